@@ -12,8 +12,8 @@
  *
  * Threads: everything here runs on the thread that calls ks_httpd_run(),
  * including every handler, timer and close callback.  The only functions
- * safe from other threads or signal handlers are ks_httpd_stop() and
- * ks_httpd_wake().
+ * safe from other threads are ks_httpd_stop() and ks_httpd_post(); only
+ * ks_httpd_stop() is also safe from a signal handler.
  *
  * Requests: the loop parses the request line, headers (at most 64 KiB), and
  * a body framed by Content-Length or chunked transfer coding (at most
@@ -27,6 +27,19 @@
  * chunked stream (ks_conn_stream_begin ... ks_conn_stream_end), or keeps the
  * request pending and answers later from a timer or another event — the
  * connection stays open and is still watched for hang-ups.
+ *
+ * Closing and re-entrancy: the close callback (ks_conn_on_close) runs
+ * exactly once per connection.  It runs synchronously inside
+ * ks_conn_close() and ks_conn_stream_end(KS_END_ABRUPT); every other close
+ * (peer hang-up, I/O error, the end of a response without keep-alive,
+ * ks_httpd_destroy) is noticed by the loop itself and never runs a callback
+ * from inside another ks_conn_* call, so a writer looping over many streams
+ * is not re-entered by a failing write.  After the close callback the
+ * connection must not be used by the caller, but its memory (and that of
+ * its request) stays valid until the current loop iteration ends, and
+ * every ks_conn_* call on a closed connection is a harmless no-op.  Calls
+ * that do not fit the response state (respond twice, stream_write without
+ * stream_begin) are ignored.
  */
 #ifndef KS_HTTPD_H
 #define KS_HTTPD_H
@@ -81,7 +94,10 @@ void ks_httpd_destroy(ks_httpd *h);
 int         ks_httpd_port(const ks_httpd *h);
 const char *ks_httpd_scheme(const ks_httpd *h);
 
-/* Runs the loop until ks_httpd_stop().  Returns MCF_OK. */
+/* Runs the loop until ks_httpd_stop().  Returns MCF_OK, or MCF_ESYS if
+ * epoll_wait() fails.  A stop requested before the call makes it return at
+ * once.  Timers and posted calls still queued at ks_httpd_destroy() are
+ * dropped without running. */
 int ks_httpd_run(ks_httpd *h);
 
 /* Async-signal-safe and thread-safe: makes ks_httpd_run() return soon. */
@@ -100,6 +116,14 @@ uint64_t ks_httpd_timer_add(ks_httpd *h, int64_t delay_ms, ks_timer_fn fn,
     void *arg);
 /* Cancels a timer that has not fired; no-op for unknown or fired ids. */
 void ks_httpd_timer_cancel(ks_httpd *h, uint64_t id);
+
+/* Connections currently owning a socket (open ones plus closed ones still
+ * flushing their last bytes).  Loop thread. */
+size_t ks_httpd_conn_count(const ks_httpd *h);
+
+/* ks_conn_close() on every open connection (for a simulated restart).
+ * Close callbacks run before it returns.  Loop thread. */
+void ks_httpd_close_all(ks_httpd *h, bool reset);
 
 /* --- per connection -------------------------------------------------- */
 
@@ -140,7 +164,8 @@ size_t ks_conn_pending(const ks_conn *c);
 void ks_conn_on_close(ks_conn *c, ks_close_fn fn, void *arg);
 
 /* Called each time the output queue drains to empty (for backpressure-aware
- * writers).  NULL to clear. */
+ * writers) after a write had to wait for the socket; never from inside a
+ * ks_conn_* call.  NULL to clear. */
 void ks_conn_on_drain(ks_conn *c, ks_close_fn fn, void *arg);
 
 /* Connection id (unique per server) and peer address. */

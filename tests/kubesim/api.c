@@ -1,0 +1,1665 @@
+/*
+ * api.c — the HTTP face of kubesim.
+ *
+ * A request is routed in three steps.  /_sim/ paths go to the simulator's
+ * own control endpoints.  A Milo project prefix (either form of KUBE_API.md
+ * §5.3) selects that project's plane and is stripped; anything else is the
+ * root plane.  Inside a plane the path is discovery (/api, /apis, ...),
+ * OpenAPI, /version and health, or a resource path, which becomes one of
+ * the verbs: get, list, watch, create, update, patch, delete,
+ * deletecollection.  Every request is recorded for /_sim/requests.
+ */
+#include "api.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "json.h"
+#include "log.h"
+#include "ops.h"
+#include "patch.h"
+#include "selector.h"
+#include "status.h"
+#include "watch.h"
+
+#define MAX_SEGMENTS 16
+#define MAX_PARAMS 32
+#define MILO_PREFIX "/apis/resourcemanager.miloapis.com/v1alpha1/projects/"
+
+typedef struct param {
+	char *key;
+	char *val;
+} param;
+
+/* One request in flight (lives for the duration of the handler). */
+typedef struct rq {
+	ks_sim       *sim;
+	ks_conn      *conn;
+	const ks_req *req;
+	ks_plane     *plane;
+	char          prefix[512]; /* the project prefix as requested */
+	char         *seg[MAX_SEGMENTS]; /* decoded path segments (owned) */
+	size_t        nseg;
+	param         params[MAX_PARAMS];
+	size_t        nparams;
+	json_t       *log; /* this request's log entry (own reference) */
+} rq;
+
+/* ---- small helpers ------------------------------------------------- */
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes [s, s+n) into a new string; `plus` turns '+' into ' '.
+ * Returns NULL on a malformed escape or an embedded NUL. */
+static char *
+pct_decode(const char *s, size_t n, bool plus)
+{
+	char  *out = mcf_malloc(n + 1);
+	size_t o   = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '%') {
+			int hi = i + 1 < n ? hexval(s[i + 1]) : -1;
+			int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				free(out);
+				return NULL;
+			}
+			out[o++] = (char) (hi * 16 + lo);
+			i += 2;
+		} else if (c == '+' && plus) {
+			out[o++] = ' ';
+		} else {
+			out[o++] = c;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static const char *
+param_get(const rq *q, const char *key)
+{
+	for (size_t i = 0; i < q->nparams; i++)
+		if (strcmp(q->params[i].key, key) == 0)
+			return q->params[i].val;
+	return NULL;
+}
+
+/* Kubernetes booleans: present and neither "0" nor "false". */
+static bool
+param_bool(const rq *q, const char *key)
+{
+	const char *v = param_get(q, key);
+	if (v == NULL)
+		return false;
+	return strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0;
+}
+
+static void
+rq_free(rq *q)
+{
+	for (size_t i = 0; i < q->nseg; i++)
+		free(q->seg[i]);
+	for (size_t i = 0; i < q->nparams; i++) {
+		free(q->params[i].key);
+		free(q->params[i].val);
+	}
+	json_decref(q->log);
+}
+
+/* ---- responses ----------------------------------------------------- */
+
+static void
+log_status(rq *q, int code)
+{
+	if (q->log != NULL)
+		json_object_set_new(q->log, "status", json_integer(code));
+}
+
+static void
+send_json(rq *q, int code, const json_t *body, const char *headers)
+{
+	char  *text = mcf_json_dump(body);
+	size_t n    = strlen(text);
+	text        = mcf_realloc(text, n + 2);
+	text[n]     = '\n';
+	text[n + 1] = '\0';
+	ks_conn_respond(q->conn, code, "application/json", headers, text,
+	    n + 1);
+	log_status(q, code);
+	free(text);
+}
+
+static void
+send_result(rq *q, ks_result *r)
+{
+	char headers[512] = "";
+	size_t o          = 0;
+	if (r->warning != NULL) {
+		/* Warning: 299 - "text" with quotes escaped. */
+		o += (size_t) snprintf(headers + o, sizeof(headers) - o,
+		    "Warning: 299 - \"");
+		for (const char *p = r->warning;
+		     *p != '\0' && o + 4 < sizeof(headers) - 3; p++) {
+			if (*p == '"' || *p == '\\')
+				headers[o++] = '\\';
+			headers[o++] = *p;
+		}
+		o += (size_t) snprintf(headers + o, sizeof(headers) - o,
+		    "\"\r\n");
+	}
+	if (r->retry_after > 0 && o < sizeof(headers))
+		snprintf(headers + o, sizeof(headers) - o,
+		    "Retry-After: %d\r\n", r->retry_after);
+	send_json(q, r->code, r->body, headers[0] ? headers : NULL);
+}
+
+static void
+send_fail(rq *q, int code, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+send_fail(rq *q, int code, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = mcf_vasprintf(fmt, ap);
+	va_end(ap);
+	json_t *st = ks_status_new(code, reason, msg);
+	json_object_set_new(st, "details", json_object());
+	send_json(q, code, st, NULL);
+	json_decref(st);
+	free(msg);
+}
+
+static void
+send_not_found(rq *q)
+{
+	send_fail(q, 404, "NotFound",
+	    "the server could not find the requested resource");
+}
+
+static void
+send_text(rq *q, int code, const char *text)
+{
+	ks_conn_respond(q->conn, code, "text/plain; charset=utf-8", NULL,
+	    text, strlen(text));
+	log_status(q, code);
+}
+
+/* ---- request log --------------------------------------------------- */
+
+static void
+log_request(rq *q)
+{
+	ks_sim *s = q->sim;
+	if (s->opt.request_log == 0)
+		return;
+	if (json_array_size(s->reqlog) >= 2 * s->opt.request_log) {
+		/* Trim in one go so appends stay amortised O(1). */
+		json_t *keep = json_array();
+		size_t  n    = json_array_size(s->reqlog);
+		for (size_t i = n - s->opt.request_log; i < n; i++)
+			json_array_append(keep, json_array_get(s->reqlog, i));
+		json_decref(s->reqlog);
+		s->reqlog = keep;
+	}
+	char            ts[48];
+	struct timespec now;
+	ks_sim_now(s, &now);
+	struct tm tm;
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int) (now.tv_nsec / 1000));
+	const char *ua     = ks_req_header(q->conn, "User-Agent");
+	const char *accept = ks_req_header(q->conn, "Accept");
+	const char *ctype  = ks_req_header(q->conn, "Content-Type");
+	q->log             = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i}",
+		"seq", (json_int_t) ++s->reqseq, "time", ts, "plane",
+		q->plane ? ks_plane_name(q->plane) : "", "method",
+		q->req->method, "path", q->req->path, "query", q->req->query,
+		"user_agent", ua ? ua : "", "accept", accept ? accept : "",
+		"content_type", ctype ? ctype : "", "status", 0);
+	json_array_append(s->reqlog, q->log);
+}
+
+/* ---- /_sim/ -------------------------------------------------------- */
+
+static json_t *
+body_json(rq *q)
+{
+	json_error_t e;
+	if (q->req->body_len == 0)
+		return json_object();
+	return json_loadb(q->req->body, q->req->body_len, 0, &e);
+}
+
+static ks_plane *
+sim_plane(rq *q, const json_t *body)
+{
+	const char *plane = json_string_value(json_object_get(body, "plane"));
+	if (plane == NULL || plane[0] == '\0')
+		return ks_store_root(q->sim->store);
+	return ks_store_plane(q->sim->store, plane);
+}
+
+static void
+handle_sim(rq *q)
+{
+	ks_sim     *s    = q->sim;
+	const char *what = q->nseg > 1 ? q->seg[1] : "";
+	if (strcmp(what, "requests") == 0 && strcmp(q->req->method, "GET") == 0) {
+		const char *since = param_get(q, "since");
+		uint64_t    from  = since ? strtoull(since, NULL, 10) : 0;
+		json_t     *out   = json_array();
+		size_t      i;
+		json_t     *e;
+		json_array_foreach (s->reqlog, i, e) {
+			if ((uint64_t) json_integer_value(
+				json_object_get(e, "seq")) > from)
+				json_array_append(out, e);
+		}
+		json_t *body = json_pack("{s:o}", "items", out);
+		send_json(q, 200, body, NULL);
+		json_decref(body);
+		return;
+	}
+	if (strcmp(what, "requests") == 0 &&
+	    strcmp(q->req->method, "DELETE") == 0) {
+		json_array_clear(s->reqlog);
+		send_json(q, 200, json_object(), NULL);
+		return;
+	}
+	if (strcmp(what, "watchers") == 0) {
+		json_t *body = json_pack("{s:o}", "items",
+		    ks_watchhub_describe(s->hub));
+		send_json(q, 200, body, NULL);
+		json_decref(body);
+		return;
+	}
+	if (strcmp(q->req->method, "POST") != 0) {
+		send_not_found(q);
+		return;
+	}
+	json_t *body = body_json(q);
+	if (!json_is_object(body)) {
+		json_decref(body);
+		send_fail(q, 400, "BadRequest", "body must be a JSON object");
+		return;
+	}
+	if (strcmp(what, "compact") == 0) {
+		ks_plane *p = sim_plane(q, body);
+		if (p == NULL) {
+			send_fail(q, 404, "NotFound", "no such plane");
+		} else {
+			json_t  *rv = json_object_get(body, "rv");
+			uint64_t to = ks_plane_rv(p);
+			if (json_is_integer(rv))
+				to = (uint64_t) json_integer_value(rv);
+			ks_plane_compact(p, to);
+			json_t *out = json_pack("{s:I}", "floor",
+			    (json_int_t) ks_plane_floor(p));
+			send_json(q, 200, out, NULL);
+			json_decref(out);
+		}
+	} else if (strcmp(what, "clock") == 0) {
+		s->clock_offset_s =
+		    json_integer_value(json_object_get(body, "offset_s"));
+		json_t *out = json_pack("{s:I}", "offset_s",
+		    (json_int_t) s->clock_offset_s);
+		send_json(q, 200, out, NULL);
+		json_decref(out);
+	} else {
+		send_not_found(q);
+	}
+	json_decref(body);
+}
+
+/* ---- discovery ----------------------------------------------------- */
+
+static json_t *
+verbs_json(void)
+{
+	return json_pack("[s,s,s,s,s,s,s,s]", "create", "delete",
+	    "deletecollection", "get", "list", "patch", "update", "watch");
+}
+
+static json_t *
+strv_json(const char *const *v)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static json_t *
+aggregated_resource(const ks_type *t)
+{
+	json_t *kind = json_pack("{s:s,s:s,s:s}", "group", t->group, "version",
+	    t->version, "kind", t->kind);
+	json_t *r    = json_pack("{s:s,s:O,s:s,s:s,s:o}", "resource",
+		   t->resource, "responseKind", kind, "scope",
+		   t->namespaced ? "Namespaced" : "Cluster", "singularResource",
+		   t->singular, "verbs", verbs_json());
+	if (t->short_names != NULL)
+		json_object_set_new(r, "shortNames", strv_json(t->short_names));
+	if (t->categories != NULL)
+		json_object_set_new(r, "categories", strv_json(t->categories));
+	if (t->has_status)
+		json_object_set_new(r, "subresources",
+		    json_pack("[{s:s,s:O,s:[s,s,s]}]", "subresource", "status",
+			"responseKind", kind, "verbs", "get", "patch",
+			"update"));
+	json_decref(kind);
+	return r;
+}
+
+static json_t *
+legacy_resources(const ks_type **types, size_t n, const char *group,
+    const char *version)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const ks_type *t = types[i];
+		if (strcmp(t->group, group) != 0 ||
+		    strcmp(t->version, version) != 0)
+			continue;
+		json_t *r = json_pack("{s:s,s:s,s:b,s:s,s:o}", "name",
+		    t->resource, "singularName", t->singular, "namespaced",
+		    t->namespaced, "kind", t->kind, "verbs", verbs_json());
+		if (t->short_names != NULL)
+			json_object_set_new(r, "shortNames",
+			    strv_json(t->short_names));
+		if (t->categories != NULL)
+			json_object_set_new(r, "categories",
+			    strv_json(t->categories));
+		json_array_append_new(arr, r);
+		if (t->has_status) {
+			char sub[300];
+			snprintf(sub, sizeof(sub), "%s/status", t->resource);
+			json_array_append_new(arr,
+			    json_pack("{s:s,s:s,s:b,s:s,s:[s,s,s]}", "name",
+				sub, "singularName", "", "namespaced",
+				t->namespaced, "kind", t->kind, "verbs", "get",
+				"patch", "update"));
+		}
+	}
+	return arr;
+}
+
+/* Groups in first-seen order, each with its versions in first-seen
+ * order: {"group": {"versions": ["v1", ...]}}. */
+static json_t *
+group_map(const ks_type **types, size_t n)
+{
+	json_t *groups = json_object();
+	for (size_t i = 0; i < n; i++) {
+		const ks_type *t = types[i];
+		if (t->group[0] == '\0')
+			continue;
+		json_t *vs = json_object_get(groups, t->group);
+		if (vs == NULL) {
+			vs = json_array();
+			json_object_set_new(groups, t->group, vs);
+		}
+		bool    found = false;
+		size_t  j;
+		json_t *v;
+		json_array_foreach (vs, j, v)
+			if (strcmp(json_string_value(v), t->version) == 0)
+				found = true;
+		if (!found)
+			json_array_append_new(vs, json_string(t->version));
+	}
+	return groups;
+}
+
+static bool
+wants_aggregated(rq *q)
+{
+	const char *accept = ks_req_header(q->conn, "Accept");
+	return !q->sim->opt.legacy_discovery && accept != NULL &&
+	    strstr(accept, "as=APIGroupDiscoveryList") != NULL;
+}
+
+static void
+send_aggregated(rq *q, json_t *items)
+{
+	json_t *body = json_pack("{s:s,s:s,s:{},s:o}", "kind",
+	    "APIGroupDiscoveryList", "apiVersion", "apidiscovery.k8s.io/v2",
+	    "metadata", "items", items);
+	char  *text = mcf_json_dump(body);
+	size_t n    = strlen(text);
+	text        = mcf_realloc(text, n + 2);
+	text[n]     = '\n';
+	ks_conn_respond(q->conn, 200,
+	    "application/json;g=apidiscovery.k8s.io;v=v2;as="
+	    "APIGroupDiscoveryList",
+	    NULL, text, n + 1);
+	log_status(q, 200);
+	free(text);
+	json_decref(body);
+}
+
+static void
+handle_discovery(rq *q)
+{
+	const ks_type **types;
+	size_t          n    = ks_plane_types(q->plane, &types);
+	const char     *root = q->seg[0];
+	if (strcmp(root, "api") == 0 && q->nseg == 1) {
+		if (wants_aggregated(q)) {
+			json_t *res = json_array();
+			for (size_t i = 0; i < n; i++)
+				if (types[i]->group[0] == '\0')
+					json_array_append_new(res,
+					    aggregated_resource(types[i]));
+			json_t *items = json_pack(
+			    "[{s:{s:s},s:[{s:s,s:o,s:s}]}]", "metadata", "name",
+			    "", "versions", "version", "v1", "resources", res,
+			    "freshness", "Current");
+			send_aggregated(q, items);
+		} else {
+			char addr[64];
+			snprintf(addr, sizeof(addr), "127.0.0.1:%d",
+			    ks_httpd_port(q->sim->httpd));
+			json_t *b = json_pack(
+			    "{s:s,s:[s],s:[{s:s,s:s}]}", "kind", "APIVersions",
+			    "versions", "v1", "serverAddressByClientCIDRs",
+			    "clientCIDR", "0.0.0.0/0", "serverAddress", addr);
+			send_json(q, 200, b, NULL);
+			json_decref(b);
+		}
+	} else if (strcmp(root, "api") == 0 && q->nseg == 2 &&
+		   strcmp(q->seg[1], "v1") == 0) {
+		json_t *b = json_pack("{s:s,s:s,s:s,s:o}", "kind",
+		    "APIResourceList", "apiVersion", "v1", "groupVersion", "v1",
+		    "resources", legacy_resources(types, n, "", "v1"));
+		send_json(q, 200, b, NULL);
+		json_decref(b);
+	} else if (strcmp(root, "apis") == 0 && q->nseg == 1) {
+		json_t     *groups = group_map(types, n);
+		const char *g;
+		json_t     *vs;
+		if (wants_aggregated(q)) {
+			json_t *items = json_array();
+			json_object_foreach (groups, g, vs) {
+				json_t *versions = json_array();
+				size_t  j;
+				json_t *v;
+				json_array_foreach (vs, j, v) {
+					json_t *res = json_array();
+					for (size_t i = 0; i < n; i++)
+						if (strcmp(types[i]->group, g) ==
+							0 &&
+						    strcmp(types[i]->version,
+							json_string_value(v)) ==
+							0)
+							json_array_append_new(res,
+							    aggregated_resource(
+								types[i]));
+					json_array_append_new(versions,
+					    json_pack("{s:O,s:o,s:s}", "version",
+						v, "resources", res,
+						"freshness", "Current"));
+				}
+				json_array_append_new(items,
+				    json_pack("{s:{s:s},s:o}", "metadata", "name",
+					g, "versions", versions));
+			}
+			send_aggregated(q, items);
+		} else {
+			json_t *list = json_array();
+			json_object_foreach (groups, g, vs) {
+				json_t *versions = json_array();
+				size_t  j;
+				json_t *v;
+				json_array_foreach (vs, j, v) {
+					char gv[300];
+					snprintf(gv, sizeof(gv), "%s/%s", g,
+					    json_string_value(v));
+					json_array_append_new(versions,
+					    json_pack("{s:s,s:O}", "groupVersion",
+						gv, "version", v));
+				}
+				json_array_append_new(list,
+				    json_pack("{s:s,s:O,s:O}", "name", g,
+					"versions", versions, "preferredVersion",
+					json_array_get(versions, 0)));
+				json_decref(versions);
+			}
+			json_t *b = json_pack("{s:s,s:s,s:o}", "kind",
+			    "APIGroupList", "apiVersion", "v1", "groups", list);
+			send_json(q, 200, b, NULL);
+			json_decref(b);
+		}
+		json_decref(groups);
+	} else if (strcmp(root, "apis") == 0 && q->nseg == 2) {
+		json_t *groups = group_map(types, n);
+		json_t *vs     = json_object_get(groups, q->seg[1]);
+		if (vs == NULL) {
+			send_not_found(q);
+		} else {
+			json_t *versions = json_array();
+			size_t  j;
+			json_t *v;
+			json_array_foreach (vs, j, v) {
+				char gv[300];
+				snprintf(gv, sizeof(gv), "%s/%s", q->seg[1],
+				    json_string_value(v));
+				json_array_append_new(versions,
+				    json_pack("{s:s,s:O}", "groupVersion", gv,
+					"version", v));
+			}
+			json_t *b = json_pack("{s:s,s:s,s:s,s:O,s:O}", "kind",
+			    "APIGroup", "apiVersion", "v1", "name", q->seg[1],
+			    "versions", versions, "preferredVersion",
+			    json_array_get(versions, 0));
+			json_decref(versions);
+			send_json(q, 200, b, NULL);
+			json_decref(b);
+		}
+		json_decref(groups);
+	} else if (strcmp(root, "apis") == 0 && q->nseg == 3) {
+		json_t *res = legacy_resources(types, n, q->seg[1], q->seg[2]);
+		if (json_array_size(res) == 0) {
+			json_decref(res);
+			send_not_found(q);
+		} else {
+			char gv[300];
+			snprintf(gv, sizeof(gv), "%s/%s", q->seg[1], q->seg[2]);
+			json_t *b = json_pack("{s:s,s:s,s:s,s:o}", "kind",
+			    "APIResourceList", "apiVersion", "v1",
+			    "groupVersion", gv, "resources", res);
+			send_json(q, 200, b, NULL);
+			json_decref(b);
+		}
+	} else {
+		send_not_found(q);
+	}
+	free(types);
+}
+
+/* ---- OpenAPI v3 ------------------------------------------------------ */
+
+static uint32_t
+fnv1a(const char *s, uint32_t h)
+{
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char) *s;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static void
+handle_openapi(rq *q)
+{
+	const ks_type **types;
+	size_t          n = ks_plane_types(q->plane, &types);
+	if (q->nseg == 2 && strcmp(q->seg[1], "v3") == 0) {
+		json_t *paths = json_object();
+		for (size_t i = 0; i < n; i++) {
+			const ks_type *t = types[i];
+			char           key[300];
+			if (t->group[0] == '\0')
+				snprintf(key, sizeof(key), "api/%s", t->version);
+			else
+				snprintf(key, sizeof(key), "apis/%s/%s",
+				    t->group, t->version);
+			uint32_t h = fnv1a(key, 2166136261u);
+			for (size_t j = 0; j < n; j++)
+				if (strcmp(types[j]->group, t->group) == 0)
+					h = fnv1a(types[j]->resource, h);
+			char url[1024];
+			snprintf(url, sizeof(url), "%s/openapi/v3/%s?hash=%08X",
+			    q->prefix, key, h);
+			json_object_set_new(paths, key,
+			    json_pack("{s:s}", "serverRelativeURL", url));
+		}
+		json_t *b = json_pack("{s:o}", "paths", paths);
+		send_json(q, 200, b, NULL);
+		json_decref(b);
+		free(types);
+		return;
+	}
+	/* /openapi/v3/api/v1 or /openapi/v3/apis/{g}/{v} */
+	const char *group = NULL, *version = NULL;
+	if (q->nseg == 4 && strcmp(q->seg[1], "v3") == 0 &&
+	    strcmp(q->seg[2], "api") == 0) {
+		group   = "";
+		version = q->seg[3];
+	} else if (q->nseg == 5 && strcmp(q->seg[1], "v3") == 0 &&
+		   strcmp(q->seg[2], "apis") == 0) {
+		group   = q->seg[3];
+		version = q->seg[4];
+	}
+	json_t *paths = json_object();
+	for (size_t i = 0; group != NULL && i < n; i++) {
+		const ks_type *t = types[i];
+		if (strcmp(t->group, group) != 0 ||
+		    strcmp(t->version, version) != 0)
+			continue;
+		char base[300], path[600];
+		if (group[0] == '\0')
+			snprintf(base, sizeof(base), "/api/%s", version);
+		else
+			snprintf(base, sizeof(base), "/apis/%s/%s", group,
+			    version);
+		if (t->namespaced)
+			snprintf(path, sizeof(path),
+			    "%s/namespaces/{namespace}/%s/{name}", base,
+			    t->resource);
+		else
+			snprintf(path, sizeof(path), "%s/%s/{name}", base,
+			    t->resource);
+		json_t *op = json_pack(
+		    "{s:{s:s,s:s,s:s},s:s,s:[{s:s,s:s,s:{s:s}},{s:s,s:s,s:{s:"
+		    "s}}],s:{s:{s:{s:{s:s}},s:{s:{s:s}}}},s:{s:{s:s}}}",
+		    "x-kubernetes-group-version-kind", "group", t->group,
+		    "version", t->version, "kind", t->kind,
+		    "x-kubernetes-action", "patch", "parameters", "name",
+		    "fieldValidation", "in", "query", "schema", "type", "string",
+		    "name", "dryRun", "in", "query", "schema", "type", "string",
+		    "requestBody", "content", "application/json-patch+json",
+		    "schema", "type", "object", "application/merge-patch+json",
+		    "schema", "type", "object", "responses", "200",
+		    "description", "OK");
+		json_object_set_new(paths, path, json_pack("{s:o}", "patch", op));
+	}
+	free(types);
+	if (json_object_size(paths) == 0) {
+		json_decref(paths);
+		send_not_found(q);
+		return;
+	}
+	json_t *b = json_pack("{s:s,s:{s:s,s:s},s:{s:{}},s:o}", "openapi",
+	    "3.0.0", "info", "title", "Kubernetes", "version",
+	    q->sim->opt.gitversion, "components", "schemas", "paths", paths);
+	send_json(q, 200, b, NULL);
+	json_decref(b);
+}
+
+/* ---- lists --------------------------------------------------------- */
+
+static bool
+parse_rv(const char *s, uint64_t *out)
+{
+	if (s == NULL || s[0] == '\0')
+		return false;
+	for (const char *p = s; *p != '\0'; p++)
+		if (!isdigit((unsigned char) *p))
+			return false;
+	if (strlen(s) > 19)
+		return false;
+	*out = strtoull(s, NULL, 10);
+	return true;
+}
+
+static void
+send_list_options_invalid(rq *q, const char *field, const char *msg)
+{
+	char *full = mcf_asprintf(
+	    "ListOptions.meta.k8s.io \"\" is invalid: %s: Forbidden: %s", field,
+	    msg);
+	json_t *st = ks_status_new(422, "Invalid", full);
+	json_object_set_new(st, "details",
+	    json_pack("{s:s,s:s,s:[{s:s,s:s,s:s}]}", "group", "meta.k8s.io",
+		"kind", "ListOptions", "causes", "reason", "FieldValueForbidden",
+		"message", msg, "field", field));
+	send_json(q, 422, st, NULL);
+	json_decref(st);
+	free(full);
+}
+
+static void
+send_too_large(rq *q, uint64_t rv)
+{
+	char msg[160];
+	snprintf(msg, sizeof(msg),
+	    "Timeout: Too large resource version: %llu, current: %llu",
+	    (unsigned long long) rv,
+	    (unsigned long long) ks_plane_rv(q->plane));
+	json_t *st = ks_status_new(504, "Timeout", msg);
+	json_object_set_new(st, "details",
+	    json_pack("{s:[{s:s,s:s}],s:i}", "causes", "reason",
+		"ResourceVersionTooLarge", "message", "Too large resource version",
+		"retryAfterSeconds", 1));
+	send_json(q, 504, st, "Retry-After: 1\r\n");
+	json_decref(st);
+}
+
+/* Continue tokens: base64url-free standard base64 of
+ * {"v":"meta.k8s.io/v1","rv":N,"start":"<key>\u0000"}. */
+static char *
+make_continue(uint64_t rv, const char *key, bool latest)
+{
+	char *start = mcf_asprintf("%s", key);
+	json_t *tok = json_pack("{s:s,s:I,s:s}", "v", "meta.k8s.io/v1", "rv",
+	    latest ? (json_int_t) -1 : (json_int_t) rv, "start", start);
+	/* The start key carries a trailing NUL in real tokens; jansson
+	 * strings can hold it with json_stringn. */
+	size_t klen = strlen(key);
+	char  *kz   = mcf_malloc(klen + 1);
+	memcpy(kz, key, klen);
+	kz[klen] = '\0';
+	json_object_set_new(tok, "start", json_stringn(kz, klen + 1));
+	free(kz);
+	free(start);
+	char  *text = json_dumps(tok, JSON_COMPACT);
+	json_decref(tok);
+	static const char tbl[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n   = strlen(text);
+	char  *out = mcf_malloc(4 * (n / 3 + 1) + 1);
+	size_t o   = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned char) text[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned char) text[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char) text[i + 2];
+		out[o++] = tbl[(v >> 18) & 63];
+		out[o++] = tbl[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? tbl[v & 63] : '=';
+	}
+	out[o] = '\0';
+	free(text);
+	return out;
+}
+
+/* Decodes a continue token; false when malformed. `*rv` is 0 for "-1"
+ * (continue at latest). */
+static bool
+parse_continue(const char *tok, uint64_t *rv, char **start)
+{
+	size_t n = strlen(tok);
+	if (n == 0 || n > 8192)
+		return false;
+	unsigned char *buf = mcf_malloc(n);
+	size_t         o = 0, bits = 0;
+	unsigned       acc = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = tok[i];
+		int  v;
+		if (c >= 'A' && c <= 'Z')
+			v = c - 'A';
+		else if (c >= 'a' && c <= 'z')
+			v = c - 'a' + 26;
+		else if (c >= '0' && c <= '9')
+			v = c - '0' + 52;
+		else if (c == '+' || c == '-')
+			v = 62;
+		else if (c == '/' || c == '_')
+			v = 63;
+		else if (c == '=')
+			break;
+		else {
+			free(buf);
+			return false;
+		}
+		acc = (acc << 6) | (unsigned) v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf[o++] = (unsigned char) ((acc >> bits) & 0xff);
+		}
+	}
+	json_error_t e;
+	json_t *j = json_loadb((const char *) buf, o, JSON_ALLOW_NUL, &e);
+	free(buf);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return false;
+	}
+	json_t     *jrv = json_object_get(j, "rv");
+	json_t     *js  = json_object_get(j, "start");
+	const char *v   = json_string_value(json_object_get(j, "v"));
+	if (!json_is_integer(jrv) || !json_is_string(js) || v == NULL ||
+	    strcmp(v, "meta.k8s.io/v1") != 0) {
+		json_decref(j);
+		return false;
+	}
+	json_int_t r = json_integer_value(jrv);
+	*rv          = r < 0 ? 0 : (uint64_t) r;
+	size_t sl    = json_string_length(js);
+	const char *sv = json_string_value(js);
+	if (sl > 0 && sv[sl - 1] == '\0')
+		sl--;
+	*start = mcf_strndup(sv, sl);
+	json_decref(j);
+	return true;
+}
+
+typedef struct list_acc {
+	rq            *q;
+	ks_labelsel   *lsel;
+	ks_fieldsel   *fsel;
+	const ks_type *type;
+	size_t         limit; /* 0: no limit */
+	size_t         count;
+	size_t         remaining; /* matches past the limit */
+	char          *last_key;
+	char          *buf; /* "[obj,obj" */
+	size_t         len, cap;
+} list_acc;
+
+static void
+acc_append(list_acc *a, const char *s, size_t n)
+{
+	if (a->len + n + 1 > a->cap) {
+		a->cap = (a->len + n + 1) * 2;
+		a->buf = mcf_realloc(a->buf, a->cap);
+	}
+	memcpy(a->buf + a->len, s, n);
+	a->len += n;
+}
+
+static bool
+list_one(void *arg, const char *key, const json_t *obj)
+{
+	list_acc     *a    = arg;
+	const json_t *meta = json_object_get(obj, "metadata");
+	if (a->lsel != NULL &&
+	    !ks_labelsel_match(a->lsel, json_object_get(meta, "labels")))
+		return true;
+	if (a->fsel != NULL && !ks_fieldsel_match(a->fsel, obj))
+		return true;
+	if (a->limit > 0 && a->count >= a->limit) {
+		a->remaining++;
+		/* Counting the rest is only needed without selectors
+		 * (remainingItemCount); with them, one more proves a next
+		 * page exists. */
+		return a->lsel == NULL && a->fsel == NULL;
+	}
+	char *text = mcf_json_dump(obj);
+	if (a->count > 0)
+		acc_append(a, ",", 1);
+	acc_append(a, text, strlen(text));
+	free(text);
+	a->count++;
+	free(a->last_key);
+	a->last_key = mcf_strdup(key);
+	return true;
+}
+
+static void
+handle_list(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
+    ks_fieldsel *fsel)
+{
+	ks_plane   *p     = q->plane;
+	const char *rvs   = param_get(q, "resourceVersion");
+	const char *match = param_get(q, "resourceVersionMatch");
+	const char *cont  = param_get(q, "continue");
+	const char *lims  = param_get(q, "limit");
+	uint64_t    rv    = 0;
+	bool        has_rv = rvs != NULL && rvs[0] != '\0';
+	if (has_rv && !parse_rv(rvs, &rv)) {
+		send_fail(q, 400, "BadRequest", "invalid resource version: %s",
+		    rvs);
+		return;
+	}
+	if (match != NULL && match[0] != '\0') {
+		if (!has_rv) {
+			send_list_options_invalid(q, "resourceVersionMatch",
+			    "resourceVersionMatch is forbidden unless "
+			    "resourceVersion is provided");
+			return;
+		}
+		if (cont != NULL && cont[0] != '\0') {
+			send_list_options_invalid(q, "resourceVersionMatch",
+			    "resourceVersionMatch is forbidden when continue "
+			    "is provided");
+			return;
+		}
+		if (strcmp(match, "Exact") != 0 &&
+		    strcmp(match, "NotOlderThan") != 0) {
+			char *msg = mcf_asprintf(
+			    "Unsupported value: \"%s\": supported values: "
+			    "\"Exact\", \"NotOlderThan\"",
+			    match);
+			send_fail(q, 422, "Invalid",
+			    "ListOptions.meta.k8s.io \"\" is invalid: "
+			    "resourceVersionMatch: %s",
+			    msg);
+			free(msg);
+			return;
+		}
+		if (strcmp(match, "Exact") == 0 && rv == 0) {
+			send_list_options_invalid(q, "resourceVersionMatch",
+			    "resourceVersionMatch \"exact\" is forbidden for "
+			    "resourceVersion \"0\"");
+			return;
+		}
+	}
+	if (param_get(q, "sendInitialEvents") != NULL) {
+		send_list_options_invalid(q, "sendInitialEvents",
+		    "sendInitialEvents is forbidden for list");
+		return;
+	}
+	size_t limit = 0;
+	if (lims != NULL && lims[0] != '\0') {
+		char *end;
+		long long l = strtoll(lims, &end, 10);
+		if (*end != '\0' || l < 0) {
+			send_fail(q, 400, "BadRequest", "invalid limit: %s",
+			    lims);
+			return;
+		}
+		limit = (size_t) l;
+	}
+	uint64_t at     = 0; /* 0 = latest */
+	char    *after  = NULL;
+	uint64_t cur    = ks_plane_rv(p);
+	if (cont != NULL && cont[0] != '\0') {
+		if (has_rv && rv != 0) {
+			send_fail(q, 400, "BadRequest",
+			    "specifying resource version is not allowed when "
+			    "using continue");
+			return;
+		}
+		if (!parse_continue(cont, &at, &after)) {
+			send_fail(q, 400, "BadRequest",
+			    "continue key is not valid: invalid continue token");
+			return;
+		}
+		if (at != 0 && at < ks_plane_floor(p)) {
+			char   *tok = make_continue(0, after, true);
+			json_t *st  = ks_status_new(410, "Expired",
+			     "The provided continue parameter is too old to "
+			     "display a consistent list result. You can start a "
+			     "new list without the continue parameter, or use "
+			     "the continue token in this response to retrieve "
+			     "the remainder of the results. Continuing with the "
+			     "provided token results in an inconsistent list - "
+			     "objects that were created, modified, or deleted "
+			     "between the time the first chunk was returned and "
+			     "now may show up in the list.");
+			json_object_set_new(st, "metadata",
+			    json_pack("{s:s}", "continue", tok));
+			json_object_set_new(st, "details", json_object());
+			send_json(q, 410, st, NULL);
+			json_decref(st);
+			free(tok);
+			free(after);
+			return;
+		}
+	} else if (has_rv && rv == 0) {
+		if (q->sim->opt.rv0_ignores_limit)
+			limit = 0;
+	} else if (has_rv) {
+		bool exact = (match != NULL && strcmp(match, "Exact") == 0) ||
+		    ((match == NULL || match[0] == '\0') && limit > 0);
+		if (rv > cur) {
+			send_too_large(q, rv);
+			return;
+		}
+		if (exact) {
+			if (rv < ks_plane_floor(p)) {
+				send_fail(q, 410, "Expired",
+				    "The resourceVersion for the provided list "
+				    "is too old.");
+				return;
+			}
+			at = rv;
+		}
+	}
+	uint64_t snapshot = at != 0 ? at : cur;
+	list_acc a        = { .q = q, .lsel = lsel, .fsel = fsel, .type = t,
+		       .limit = limit };
+	acc_append(&a, "", 0);
+	int rc = ks_plane_list(p, t, ns, at, after, list_one, &a);
+	free(after);
+	if (rc != 0) {
+		send_fail(q, 410, "Expired",
+		    "The resourceVersion for the provided list is too old.");
+		free(a.buf);
+		free(a.last_key);
+		return;
+	}
+	char gv[300];
+	ks_type_gv(t, gv, sizeof(gv));
+	json_t *meta = json_object();
+	char    rvbuf[32];
+	snprintf(rvbuf, sizeof(rvbuf), "%llu", (unsigned long long) snapshot);
+	json_object_set_new(meta, "resourceVersion", json_string(rvbuf));
+	if (a.remaining > 0 && a.last_key != NULL) {
+		char *tok = make_continue(snapshot, a.last_key, false);
+		json_object_set_new(meta, "continue", json_string(tok));
+		free(tok);
+		if (lsel == NULL && fsel == NULL)
+			json_object_set_new(meta, "remainingItemCount",
+			    json_integer((json_int_t) a.remaining));
+	}
+	char *metatext = mcf_json_dump(meta);
+	json_decref(meta);
+	char *head = mcf_asprintf(
+	    "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":%s,"
+	    "\"items\":[",
+	    t->list_kind, gv, metatext);
+	free(metatext);
+	size_t hl    = strlen(head);
+	size_t total = hl + a.len + 3;
+	char  *out   = mcf_malloc(total + 1);
+	memcpy(out, head, hl);
+	memcpy(out + hl, a.buf, a.len);
+	memcpy(out + hl + a.len, "]}\n", 3);
+	ks_conn_respond(q->conn, 200, "application/json", NULL, out, total);
+	log_status(q, 200);
+	free(out);
+	free(head);
+	free(a.buf);
+	free(a.last_key);
+}
+
+/* ---- watch --------------------------------------------------------- */
+
+static void
+handle_watch(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
+    ks_fieldsel *fsel)
+{
+	const char *rvs   = param_get(q, "resourceVersion");
+	const char *match = param_get(q, "resourceVersionMatch");
+	const char *sie   = param_get(q, "sendInitialEvents");
+	const char *tos   = param_get(q, "timeoutSeconds");
+	uint64_t    rv    = 0;
+	bool        has_rv = rvs != NULL && rvs[0] != '\0';
+	ks_watch_params wp = { .plane = q->plane, .type = t, .ns = ns,
+		.lsel = lsel, .fsel = fsel,
+		.bookmarks = param_bool(q, "allowWatchBookmarks"),
+		.timeout_ms = q->sim->opt.watch_timeout_ms,
+		.user_agent = ks_req_header(q->conn, "User-Agent") };
+	if (has_rv && !parse_rv(rvs, &rv)) {
+		send_fail(q, 400, "BadRequest", "invalid resource version: %s",
+		    rvs);
+		goto fail;
+	}
+	if (tos != NULL && tos[0] != '\0') {
+		char     *end;
+		long long s = strtoll(tos, &end, 10);
+		if (*end != '\0' || s < 0) {
+			send_fail(q, 400, "BadRequest",
+			    "invalid timeoutSeconds: %s", tos);
+			goto fail;
+		}
+		if (s > 0)
+			wp.timeout_ms = s * 1000;
+	}
+	bool match_set = match != NULL && match[0] != '\0';
+	if (sie != NULL) {
+		bool send = param_bool(q, "sendInitialEvents");
+		if (!match_set || strcmp(match, "NotOlderThan") != 0) {
+			send_list_options_invalid(q, "sendInitialEvents",
+			    "sendInitialEvents requires setting "
+			    "resourceVersionMatch to NotOlderThan");
+			goto fail;
+		}
+		if (send) {
+			if (has_rv && rv > ks_plane_rv(q->plane)) {
+				send_too_large(q, rv);
+				goto fail;
+			}
+			wp.start                = KS_WATCH_INITIAL;
+			wp.initial_end_bookmark = true;
+		} else if (!has_rv || rv == 0) {
+			wp.start = KS_WATCH_LATEST;
+		} else {
+			wp.start = KS_WATCH_FROM_RV;
+			wp.rv    = rv;
+		}
+	} else {
+		if (match_set) {
+			send_list_options_invalid(q, "resourceVersionMatch",
+			    "resourceVersionMatch is forbidden for watch "
+			    "unless sendInitialEvents is provided");
+			goto fail;
+		}
+		if (!has_rv || rv == 0) {
+			wp.start = KS_WATCH_INITIAL;
+		} else {
+			wp.start = KS_WATCH_FROM_RV;
+			wp.rv    = rv;
+		}
+	}
+	log_status(q, 200);
+	ks_watch_start(q->sim->hub, q->conn, &wp);
+	return;
+fail:
+	ks_labelsel_free(wp.lsel);
+	ks_fieldsel_free(wp.fsel);
+}
+
+/* ---- resources ----------------------------------------------------- */
+
+static bool
+content_is(rq *q, const char *type)
+{
+	const char *ct = ks_req_header(q->conn, "Content-Type");
+	if (ct == NULL)
+		return false;
+	size_t n = strlen(type);
+	return strncasecmp(ct, type, n) == 0 &&
+	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* Parses the body as JSON.  Protobuf bodies are answered with 415 until
+ * the protobuf decoder exists. */
+static json_t *
+parse_body(rq *q, const ks_type *t, bool patch)
+{
+	if (content_is(q, "application/vnd.kubernetes.protobuf")) {
+		send_fail(q, 415, "UnsupportedMediaType",
+		    "the body of the request was in an unknown format - "
+		    "accepted media types include: application/json, "
+		    "application/yaml");
+		return NULL;
+	}
+	json_error_t e;
+	json_t *body = json_loadb(q->req->body, q->req->body_len,
+	    JSON_REJECT_DUPLICATES, &e);
+	if (body == NULL) {
+		send_fail(q, 400, "BadRequest",
+		    "the body of the request could not be decoded as JSON: %s "
+		    "(line %d, column %d)",
+		    e.text, e.line, e.column);
+		return NULL;
+	}
+	if (patch)
+		return body;
+	if (!json_is_object(body)) {
+		json_decref(body);
+		send_fail(q, 400, "BadRequest",
+		    "the body of the request must be a JSON object");
+		return NULL;
+	}
+	char        gv[300];
+	const char *kind = json_string_value(json_object_get(body, "kind"));
+	const char *av = json_string_value(json_object_get(body, "apiVersion"));
+	ks_type_gv(t, gv, sizeof(gv));
+	if ((kind != NULL && kind[0] != '\0' && strcmp(kind, t->kind) != 0) ||
+	    (av != NULL && av[0] != '\0' && strcmp(av, gv) != 0)) {
+		send_fail(q, 400, "BadRequest",
+		    "the API version in the data (%s) does not match the "
+		    "expected API version (%s), or the kind (%s) does not "
+		    "match %s",
+		    av ? av : "", gv, kind ? kind : "", t->kind);
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
+static bool
+admit_opts(rq *q, ks_admit_opts *o)
+{
+	const char *fv = param_get(q, "fieldValidation");
+	o->fv          = KS_FV_WARN;
+	if (fv != NULL && strcmp(fv, "Strict") == 0)
+		o->fv = KS_FV_STRICT;
+	else if (fv != NULL && strcmp(fv, "Ignore") == 0)
+		o->fv = KS_FV_IGNORE;
+	else if (fv != NULL && fv[0] != '\0' && strcmp(fv, "Warn") != 0) {
+		send_fail(q, 400, "BadRequest",
+		    "fieldValidation must be one of Ignore, Warn or Strict, "
+		    "got %s",
+		    fv);
+		return false;
+	}
+	const char *dry = param_get(q, "dryRun");
+	o->dry_run      = false;
+	if (dry != NULL && dry[0] != '\0') {
+		if (strcmp(dry, "All") != 0) {
+			send_fail(q, 400, "BadRequest",
+			    "dryRun: Unsupported value: \"%s\": supported "
+			    "values: \"All\"",
+			    dry);
+			return false;
+		}
+		o->dry_run = true;
+	}
+	return true;
+}
+
+static bool
+collect_all(void *arg, const char *key, const json_t *obj)
+{
+	(void) key;
+	json_array_append((json_t *) arg, (json_t *) obj);
+	return true;
+}
+
+static void
+handle_delete_collection(rq *q, const ks_type *t, const char *ns,
+    ks_labelsel *lsel, ks_fieldsel *fsel, bool dry)
+{
+	/* Collect the matches first: deleting while iterating would change
+	 * the table under the iteration. */
+	json_t *all = json_array();
+	ks_plane_list(q->plane, t, ns, 0, NULL, collect_all, all);
+	json_t *done = json_array();
+	size_t  i;
+	json_t *o;
+	json_array_foreach (all, i, o) {
+		const json_t *meta = json_object_get(o, "metadata");
+		if (lsel != NULL &&
+		    !ks_labelsel_match(lsel, json_object_get(meta, "labels")))
+			continue;
+		if (fsel != NULL && !ks_fieldsel_match(fsel, o))
+			continue;
+		ks_result   r = { 0 };
+		const char *name =
+		    json_string_value(json_object_get(meta, "name"));
+		const char *ons =
+		    json_string_value(json_object_get(meta, "namespace"));
+		if (ks_ops_delete(q->sim, q->plane, t, ons, name, NULL, dry,
+			&r) == 0)
+			json_array_append(done, o);
+		ks_result_fini(&r);
+	}
+	json_decref(all);
+	char gv[300];
+	ks_type_gv(t, gv, sizeof(gv));
+	char rvbuf[32];
+	snprintf(rvbuf, sizeof(rvbuf), "%llu",
+	    (unsigned long long) ks_plane_rv(q->plane));
+	json_t *b = json_pack("{s:s,s:s,s:{s:s},s:o}", "kind", t->list_kind,
+	    "apiVersion", gv, "metadata", "resourceVersion", rvbuf, "items",
+	    done);
+	send_json(q, 200, b, NULL);
+	json_decref(b);
+}
+
+static void
+handle_resource(rq *q, size_t first)
+{
+	/* segs[first..] after /api/v1 or /apis/g/v */
+	const char *group, *version;
+	if (strcmp(q->seg[0], "api") == 0) {
+		group   = "";
+		version = q->seg[1];
+	} else {
+		group   = q->seg[1];
+		version = q->seg[2];
+	}
+	char  **s = q->seg + first;
+	size_t  n = q->nseg - first;
+	const char    *ns = NULL, *resource, *name = NULL, *sub = NULL;
+	const ks_type *t;
+	if (n >= 3 && strcmp(s[0], "namespaces") == 0 &&
+	    (t = ks_plane_type(q->plane, group, version, s[2])) != NULL &&
+	    t->namespaced) {
+		ns       = s[1];
+		resource = s[2];
+		name     = n > 3 ? s[3] : NULL;
+		sub      = n > 4 ? s[4] : NULL;
+		if (n > 5) {
+			send_not_found(q);
+			return;
+		}
+	} else {
+		resource = s[0];
+		name     = n > 1 ? s[1] : NULL;
+		sub      = n > 2 ? s[2] : NULL;
+		if (n > 3) {
+			send_not_found(q);
+			return;
+		}
+		t = ks_plane_type(q->plane, group, version, resource);
+		if (t != NULL && t->namespaced && strcmp(q->req->method, "GET") &&
+		    name != NULL) {
+			/* A namespaced resource needs a namespace to name
+			 * one object. */
+			send_not_found(q);
+			return;
+		}
+	}
+	if (t == NULL) {
+		send_not_found(q);
+		return;
+	}
+	bool status_sub = false;
+	if (sub != NULL) {
+		if (strcmp(sub, "status") != 0 || !t->has_status) {
+			send_not_found(q);
+			return;
+		}
+		status_sub = true;
+	}
+	const char *m = q->req->method;
+	if (name == NULL && (strcmp(m, "GET") == 0 || strcmp(m, "DELETE") == 0)) {
+		char         err[512];
+		const char  *ls   = param_get(q, "labelSelector");
+		const char  *fs   = param_get(q, "fieldSelector");
+		ks_labelsel *lsel = NULL;
+		ks_fieldsel *fsel = NULL;
+		if (ls != NULL && ls[0] != '\0') {
+			lsel = ks_labelsel_parse(ls, err, sizeof(err));
+			if (lsel == NULL) {
+				send_fail(q, 400, "BadRequest", "%s", err);
+				return;
+			}
+		}
+		if (fs != NULL && fs[0] != '\0') {
+			fsel = ks_fieldsel_parse(fs, t->fields, err, sizeof(err));
+			if (fsel == NULL) {
+				ks_labelsel_free(lsel);
+				send_fail(q, 400, "BadRequest", "%s", err);
+				return;
+			}
+		}
+		if (strcmp(m, "DELETE") == 0) {
+			ks_admit_opts o;
+			if (admit_opts(q, &o))
+				handle_delete_collection(q, t, ns, lsel, fsel,
+				    o.dry_run);
+			ks_labelsel_free(lsel);
+			ks_fieldsel_free(fsel);
+		} else if (param_bool(q, "watch")) {
+			handle_watch(q, t, ns, lsel, fsel);
+		} else {
+			handle_list(q, t, ns, lsel, fsel);
+			ks_labelsel_free(lsel);
+			ks_fieldsel_free(fsel);
+		}
+		return;
+	}
+	ks_result     r = { 0 };
+	ks_admit_opts o;
+	if (strcmp(m, "GET") == 0) {
+		if (param_bool(q, "watch")) {
+			/* Deprecated GET …/name?watch=true: a watch with the
+			 * metadata.name field selector. */
+			char  sel[600];
+			char  err[256];
+			snprintf(sel, sizeof(sel), "metadata.name=%s", name);
+			handle_watch(q, t, ns, NULL,
+			    ks_fieldsel_parse(sel, t->fields, err, sizeof(err)));
+			return;
+		}
+		ks_ops_get(q->sim, q->plane, t, ns, name, &r);
+	} else if (strcmp(m, "POST") == 0) {
+		if (name != NULL) {
+			send_fail(q, 405, "MethodNotAllowed",
+			    "the server does not allow this method on the "
+			    "requested resource");
+			return;
+		}
+		json_t *body;
+		if (!admit_opts(q, &o) || (body = parse_body(q, t, false)) == NULL)
+			return;
+		ks_ops_create(q->sim, q->plane, t, ns, body, &o, &r);
+	} else if (strcmp(m, "PUT") == 0) {
+		json_t *body;
+		if (name == NULL) {
+			send_fail(q, 405, "MethodNotAllowed",
+			    "the server does not allow this method on the "
+			    "requested resource");
+			return;
+		}
+		if (!admit_opts(q, &o) || (body = parse_body(q, t, false)) == NULL)
+			return;
+		ks_ops_update(q->sim, q->plane, t, ns, name, body, status_sub,
+		    &o, &r);
+	} else if (strcmp(m, "PATCH") == 0) {
+		enum ks_patch_type pt;
+		if (name == NULL) {
+			send_fail(q, 405, "MethodNotAllowed",
+			    "the server does not allow this method on the "
+			    "requested resource");
+			return;
+		}
+		if (content_is(q, "application/merge-patch+json"))
+			pt = KS_PATCH_MERGE;
+		else if (content_is(q, "application/json-patch+json"))
+			pt = KS_PATCH_JSON;
+		else if (content_is(q, "application/strategic-merge-patch+json"))
+			pt = KS_PATCH_STRATEGIC;
+		else {
+			/* Server-side apply included: kubectl then says
+			 * "Server-side apply not available". */
+			send_fail(q, 415, "UnsupportedMediaType",
+			    "the body of the request was in an unknown format "
+			    "- accepted media types include: "
+			    "application/json-patch+json, "
+			    "application/merge-patch+json, "
+			    "application/strategic-merge-patch+json");
+			return;
+		}
+		json_t *patch;
+		if (!admit_opts(q, &o) || (patch = parse_body(q, t, true)) == NULL)
+			return;
+		ks_ops_patch(q->sim, q->plane, t, ns, name, pt, patch,
+		    status_sub, &o, &r);
+		json_decref(patch);
+	} else if (strcmp(m, "DELETE") == 0) {
+		if (!admit_opts(q, &o))
+			return;
+		json_t *opts = NULL;
+		if (q->req->body_len > 0) {
+			json_error_t e;
+			opts = json_loadb(q->req->body, q->req->body_len, 0, &e);
+			if (!json_is_object(opts)) {
+				json_decref(opts);
+				send_fail(q, 400, "BadRequest",
+				    "the body of the request could not be "
+				    "decoded as DeleteOptions");
+				return;
+			}
+		}
+		ks_ops_delete(q->sim, q->plane, t, ns, name, opts, o.dry_run,
+		    &r);
+		json_decref(opts);
+	} else {
+		send_fail(q, 405, "MethodNotAllowed",
+		    "the server does not allow this method on the requested "
+		    "resource");
+		return;
+	}
+	send_result(q, &r);
+	ks_result_fini(&r);
+}
+
+/* ---- routing ------------------------------------------------------- */
+
+/* Splits and decodes `path` into q->seg.  Rejects ".", "..", empty
+ * segments in the middle, encoded slashes and NULs. */
+static bool
+split_path(rq *q, const char *path)
+{
+	if (path[0] != '/')
+		return false;
+	const char *p = path + 1;
+	while (*p != '\0') {
+		const char *e = strchr(p, '/');
+		size_t      n = e ? (size_t) (e - p) : strlen(p);
+		if (n == 0) {
+			if (e == NULL || e[1] == '\0')
+				break; /* trailing slash */
+			return false;
+		}
+		if (q->nseg >= MAX_SEGMENTS)
+			return false;
+		char *seg = pct_decode(p, n, false);
+		if (seg == NULL || strchr(seg, '/') != NULL ||
+		    strcmp(seg, ".") == 0 || strcmp(seg, "..") == 0) {
+			free(seg);
+			return false;
+		}
+		q->seg[q->nseg++] = seg;
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+	return true;
+}
+
+static bool
+parse_query(rq *q, const char *query)
+{
+	const char *p = query;
+	while (*p != '\0') {
+		const char *e  = strchr(p, '&');
+		size_t      n  = e ? (size_t) (e - p) : strlen(p);
+		const char *eq = memchr(p, '=', n);
+		if (n > 0) {
+			if (q->nparams >= MAX_PARAMS)
+				return false;
+			size_t kl  = eq ? (size_t) (eq - p) : n;
+			char  *key = pct_decode(p, kl, true);
+			char  *val = eq ? pct_decode(eq + 1, n - kl - 1, true)
+					: mcf_strdup("");
+			if (key == NULL || val == NULL) {
+				free(key);
+				free(val);
+				return false;
+			}
+			q->params[q->nparams].key   = key;
+			q->params[q->nparams++].val = val;
+		}
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+	return true;
+}
+
+/* Finds a project prefix.  Returns the offset of the in-plane path or 0
+ * when the path is for the root; -1 when the path names a project
+ * prefix without anything after it. */
+static long
+project_prefix(const char *path, char *project, size_t len)
+{
+	const char *p = NULL;
+	if (strncmp(path, MILO_PREFIX, strlen(MILO_PREFIX)) == 0)
+		p = path + strlen(MILO_PREFIX);
+	else if (strncmp(path, "/projects/", 10) == 0)
+		p = path + 10;
+	if (p == NULL)
+		return 0;
+	const char *slash = strchr(p, '/');
+	if (slash == NULL || slash == p)
+		return 0;
+	static const char cp[] = "/control-plane";
+	if (strncmp(slash, cp, sizeof(cp) - 1) != 0)
+		return 0;
+	const char *rest = slash + sizeof(cp) - 1;
+	if (*rest != '/')
+		return rest[0] == '\0' ? -1 : 0;
+	snprintf(project, len, "%.*s", (int) (slash - p), p);
+	return rest - path;
+}
+
+void
+ks_api_handle(void *arg, ks_conn *c, const ks_req *req)
+{
+	ks_sim *s = arg;
+	rq      q = { .sim = s, .conn = c, .req = req };
+	q.plane   = ks_store_root(s->store);
+	const char *path = req->path;
+
+	char project[256] = "";
+	long off          = project_prefix(path, project, sizeof(project));
+	if (off > 0) {
+		char *decoded = pct_decode(project, strlen(project), false);
+		snprintf(q.prefix, sizeof(q.prefix), "%.*s", (int) off, path);
+		q.plane = decoded ? ks_store_plane(s->store, decoded) : NULL;
+		log_request(&q);
+		if (q.plane == NULL) {
+			json_t *st = ks_status_new(404, "NotFound", "");
+			char   *msg = mcf_asprintf(
+			      "projects.resourcemanager.miloapis.com \"%s\" not "
+			      "found",
+			      decoded ? decoded : project);
+			json_object_set_new(st, "message", json_string(msg));
+			json_object_set_new(st, "details",
+			    json_pack("{s:s,s:s,s:s}", "name",
+				decoded ? decoded : project, "group",
+				"resourcemanager.miloapis.com", "kind",
+				"projects"));
+			send_json(&q, 404, st, NULL);
+			json_decref(st);
+			free(msg);
+			free(decoded);
+			rq_free(&q);
+			return;
+		}
+		free(decoded);
+		path += off;
+	} else {
+		log_request(&q);
+	}
+	if (off < 0 || !split_path(&q, path) || !parse_query(&q, req->query)) {
+		send_not_found(&q);
+		rq_free(&q);
+		return;
+	}
+	if (q.nseg == 0) {
+		json_t *paths = json_pack("{s:[s,s,s,s,s,s,s]}", "paths", "/api",
+		    "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz",
+		    "/version");
+		send_json(&q, 200, paths, NULL);
+		json_decref(paths);
+		rq_free(&q);
+		return;
+	}
+	const char *s0 = q.seg[0];
+	if (strcmp(s0, "_sim") == 0 && off == 0) {
+		handle_sim(&q);
+	} else if (q.nseg == 1 && (strcmp(s0, "healthz") == 0 ||
+				     strcmp(s0, "readyz") == 0 ||
+				     strcmp(s0, "livez") == 0)) {
+		send_text(&q, 200, "ok");
+	} else if (q.nseg == 1 && strcmp(s0, "version") == 0) {
+		const char *gv    = s->opt.gitversion;
+		int         major = 1, minor = 32;
+		sscanf(gv, "v%d.%d", &major, &minor);
+		char mj[16], mn[16];
+		snprintf(mj, sizeof(mj), "%d", major);
+		snprintf(mn, sizeof(mn), "%d", minor);
+		json_t *b = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}",
+		    "major", mj, "minor", mn, "gitVersion", gv, "gitCommit",
+		    "0000000000000000000000000000000000000000", "gitTreeState",
+		    "clean", "buildDate", "2025-01-01T00:00:00Z", "goVersion",
+		    "go1.23.0", "compiler", "gc", "platform", "linux/amd64");
+		send_json(&q, 200, b, NULL);
+		json_decref(b);
+	} else if (strcmp(s0, "openapi") == 0) {
+		if (q.nseg >= 2 && strcmp(q.seg[1], "v3") == 0)
+			handle_openapi(&q);
+		else
+			send_not_found(&q);
+	} else if (strcmp(s0, "api") == 0 || strcmp(s0, "apis") == 0) {
+		bool core  = strcmp(s0, "api") == 0;
+		size_t gvn = core ? 2 : 3; /* segments of the group-version */
+		if (q.nseg <= gvn) {
+			if (strcmp(req->method, "GET") != 0)
+				send_fail(&q, 405, "MethodNotAllowed",
+				    "the server does not allow this method on "
+				    "the requested resource");
+			else
+				handle_discovery(&q);
+		} else {
+			handle_resource(&q, gvn);
+		}
+	} else {
+		send_not_found(&q);
+	}
+	rq_free(&q);
+}

@@ -1,0 +1,490 @@
+/*
+ * watch.c — watch streams fed by the store's events.
+ *
+ * Each plane's watches form a doubly linked list hung on the plane's user
+ * slot, so an event only visits the watches of its own plane.  Everything
+ * runs on the loop thread: a store write calls on_event(), which formats
+ * the event once and writes a chunk to every matching watch before the
+ * write returns.  Per watch there are at most two timers (timeout,
+ * bookmark); a watch is freed when its connection closes, whoever closed
+ * it.
+ */
+#include "watch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "json.h"
+#include "log.h"
+#include "status.h"
+
+#define DEFAULT_BUFFER_LIMIT (16u << 20)
+
+typedef struct watch watch;
+
+struct ks_watchhub {
+	ks_sim *sim;
+	size_t  count;
+	size_t  buffer_limit;
+	uint64_t next_id;
+	watch  *all; /* every watch, via all_next */
+};
+
+struct watch {
+	ks_watchhub   *hub;
+	uint64_t       id;
+	ks_conn       *conn;  /* borrowed; valid until on_close */
+	ks_plane      *plane; /* borrowed; valid until plane gone */
+	char          *gr;    /* "group/resource" (owned) */
+	char          *kind;  /* owned: the type may go away (CRD update) */
+	char          *gv;    /* owned */
+	bool           namespaced;
+	char          *ns;    /* owned or NULL */
+	ks_labelsel   *lsel;  /* owned or NULL */
+	ks_fieldsel   *fsel;  /* owned or NULL */
+	bool           bookmarks;
+	uint64_t       start_rv;
+	uint64_t       sent_rv;
+	uint64_t       timeout_timer;
+	uint64_t       bookmark_timer;
+	int64_t        started_ms;
+	char          *ua;    /* owned */
+	watch         *prev, *next;         /* plane list */
+	watch         *all_prev, *all_next; /* hub list */
+};
+
+static watch **
+plane_head(ks_plane *p)
+{
+	return (watch **) ks_plane_user(p);
+}
+
+static void
+gr_of(const ks_type *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", t->group, t->resource);
+}
+
+static bool
+matches(const watch *w, const json_t *obj)
+{
+	if (obj == NULL)
+		return false;
+	const json_t *meta = json_object_get(obj, "metadata");
+	if (w->ns != NULL && w->namespaced) {
+		const char *ns =
+		    json_string_value(json_object_get(meta, "namespace"));
+		if (ns == NULL || strcmp(ns, w->ns) != 0)
+			return false;
+	}
+	if (w->lsel != NULL &&
+	    !ks_labelsel_match(w->lsel, json_object_get(meta, "labels")))
+		return false;
+	if (w->fsel != NULL && !ks_fieldsel_match(w->fsel, obj))
+		return false;
+	return true;
+}
+
+/* Writes {"type":T,"object":<text>}\n as one chunk. */
+static void
+write_event(watch *w, const char *type, const char *objtext, size_t objlen)
+{
+	size_t tl  = strlen(type);
+	size_t len = 9 + tl + 12 + objlen + 2;
+	char   stackbuf[4096];
+	char  *buf = len <= sizeof(stackbuf) ? stackbuf : mcf_malloc(len);
+	size_t o   = 0;
+	memcpy(buf + o, "{\"type\":\"", 9);
+	o += 9;
+	memcpy(buf + o, type, tl);
+	o += tl;
+	memcpy(buf + o, "\",\"object\":", 11);
+	o += 11;
+	memcpy(buf + o, objtext, objlen);
+	o += objlen;
+	buf[o++] = '}';
+	buf[o++] = '\n';
+	ks_conn_stream_write(w->conn, buf, o);
+	if (buf != stackbuf)
+		free(buf);
+}
+
+static void
+write_json_event(watch *w, const char *type, const json_t *obj)
+{
+	char *text = mcf_json_dump(obj);
+	write_event(w, type, text, strlen(text));
+	free(text);
+}
+
+static void watch_end(watch *w);
+
+/* Drops a watch whose client does not keep up (real servers do the same,
+ * without an ERROR event). */
+static bool
+check_backlog(watch *w)
+{
+	if (ks_conn_pending(w->conn) <= w->hub->buffer_limit)
+		return true;
+	mcf_log_info("KS-WATCH-SLOW",
+	    "watch %llu dropped: %zu bytes queued for a slow reader",
+	    (unsigned long long) w->id, ks_conn_pending(w->conn));
+	watch_end(w);
+	return false;
+}
+
+static void
+send_bookmark(watch *w, uint64_t rv, bool initial_end)
+{
+	char rvs[32];
+	snprintf(rvs, sizeof(rvs), "%llu", (unsigned long long) rv);
+	json_t *meta = json_pack("{s:s}", "resourceVersion", rvs);
+	if (initial_end)
+		json_object_set_new(meta, "annotations",
+		    json_pack("{s:s}", "k8s.io/initial-events-end", "true"));
+	json_t *obj = json_pack("{s:s,s:s,s:o}", "kind", w->kind,
+	    "apiVersion", w->gv, "metadata", meta);
+	write_json_event(w, "BOOKMARK", obj);
+	json_decref(obj);
+	w->sent_rv = rv;
+}
+
+static void
+unlink_watch(watch *w)
+{
+	if (w->plane != NULL) {
+		if (w->prev != NULL)
+			w->prev->next = w->next;
+		else
+			*plane_head(w->plane) = w->next;
+		if (w->next != NULL)
+			w->next->prev = w->prev;
+		w->plane = NULL;
+	}
+}
+
+static void
+watch_free(watch *w)
+{
+	ks_watchhub *h = w->hub;
+	unlink_watch(w);
+	if (w->all_prev != NULL)
+		w->all_prev->all_next = w->all_next;
+	else
+		h->all = w->all_next;
+	if (w->all_next != NULL)
+		w->all_next->all_prev = w->all_prev;
+	h->count--;
+	ks_httpd_timer_cancel(h->sim->httpd, w->timeout_timer);
+	ks_httpd_timer_cancel(h->sim->httpd, w->bookmark_timer);
+	ks_labelsel_free(w->lsel);
+	ks_fieldsel_free(w->fsel);
+	free(w->gr);
+	free(w->kind);
+	free(w->gv);
+	free(w->ns);
+	free(w->ua);
+	free(w);
+}
+
+static void
+on_conn_close(void *arg, ks_conn *c)
+{
+	(void) c;
+	watch_free(arg);
+}
+
+/* Ends the stream cleanly; the close of the response frees the watch via
+ * the connection's close callback or right here when the connection
+ * stays open for keep-alive. */
+static void
+watch_end(watch *w)
+{
+	ks_conn *c = w->conn;
+	ks_conn_on_close(c, NULL, NULL);
+	ks_conn_on_drain(c, NULL, NULL);
+	watch_free(w);
+	ks_conn_stream_end(c, KS_END_CLEAN);
+}
+
+static void
+on_timeout(void *arg)
+{
+	watch *w         = arg;
+	w->timeout_timer = 0;
+	watch_end(w);
+}
+
+static void
+on_bookmark_timer(void *arg)
+{
+	watch *w          = arg;
+	w->bookmark_timer = 0;
+	if (w->plane == NULL)
+		return;
+	send_bookmark(w, ks_plane_rv(w->plane), false);
+	if (!check_backlog(w))
+		return;
+	w->bookmark_timer = ks_httpd_timer_add(w->hub->sim->httpd,
+	    w->hub->sim->opt.bookmark_ms, on_bookmark_timer, w);
+}
+
+static void
+deliver(watch *w, const ks_event *ev, const char **text, size_t *textlen)
+{
+	bool m_new, m_old;
+	switch (ev->type) {
+	case KS_ADDED:
+		m_old = false;
+		m_new = matches(w, ev->obj);
+		break;
+	case KS_MODIFIED:
+		m_old = matches(w, ev->old);
+		m_new = matches(w, ev->obj);
+		break;
+	default:
+		m_old = matches(w, ev->obj);
+		m_new = false;
+		break;
+	}
+	const char *type;
+	if (m_old && m_new)
+		type = "MODIFIED";
+	else if (!m_old && m_new)
+		type = "ADDED";
+	else if (m_old && !m_new)
+		type = "DELETED";
+	else
+		return;
+	if (*text == NULL) {
+		char *t  = mcf_json_dump(ev->obj);
+		*text    = t;
+		*textlen = strlen(t);
+	}
+	write_event(w, type, *text, *textlen);
+	w->sent_rv = ev->rv;
+}
+
+static void
+on_event(void *arg, ks_plane *p, const ks_event *ev)
+{
+	(void) arg;
+	char gr[512];
+	gr_of(ev->rtype, gr, sizeof(gr));
+	const char *text    = NULL;
+	size_t      textlen = 0;
+	watch      *w       = *plane_head(p);
+	while (w != NULL) {
+		watch *next = w->next;
+		if (strcmp(w->gr, gr) == 0) {
+			deliver(w, ev, &text, &textlen);
+			check_backlog(w);
+		}
+		w = next;
+	}
+	free((char *) text);
+}
+
+static void
+on_plane_gone(void *arg, ks_plane *p)
+{
+	(void) arg;
+	while (*plane_head(p) != NULL)
+		watch_end(*plane_head(p));
+}
+
+ks_watchhub *
+ks_watchhub_create(ks_sim *s)
+{
+	ks_watchhub *h  = mcf_calloc(1, sizeof(*h));
+	h->sim          = s;
+	h->buffer_limit = DEFAULT_BUFFER_LIMIT;
+	ks_store_observer obs = { .on_event = on_event,
+		.on_plane_gone = on_plane_gone, .arg = h };
+	ks_store_observe(s->store, &obs);
+	return h;
+}
+
+void
+ks_watchhub_destroy(ks_watchhub *h)
+{
+	if (h == NULL)
+		return;
+	while (h->all != NULL) {
+		ks_conn_on_close(h->all->conn, NULL, NULL);
+		watch_free(h->all);
+	}
+	free(h);
+}
+
+size_t
+ks_watchhub_count(const ks_watchhub *h)
+{
+	return h->count;
+}
+
+void
+ks_watchhub_set_buffer_limit(ks_watchhub *h, size_t bytes)
+{
+	h->buffer_limit = bytes > 0 ? bytes : DEFAULT_BUFFER_LIMIT;
+}
+
+static void
+send_error_event(ks_conn *c, int code, const char *reason, const char *msg)
+{
+	json_t *st  = ks_status_new(code, reason, msg);
+	json_t *ev  = json_pack("{s:s,s:o}", "type", "ERROR", "object", st);
+	char   *txt = mcf_json_dump(ev);
+	size_t  n   = strlen(txt);
+	char   *line = mcf_malloc(n + 2);
+	memcpy(line, txt, n);
+	line[n] = '\n';
+	ks_conn_stream_begin(c, 200, "application/json", NULL);
+	ks_conn_stream_write(c, line, n + 1);
+	ks_conn_stream_end(c, KS_END_CLEAN);
+	free(line);
+	free(txt);
+	json_decref(ev);
+}
+
+typedef struct replay {
+	watch *w;
+} replay;
+
+static bool
+initial_one(void *arg, const char *key, const json_t *obj)
+{
+	(void) key;
+	watch *w = arg;
+	if (matches(w, obj))
+		write_json_event(w, "ADDED", obj);
+	return true;
+}
+
+static void
+replay_one(void *arg, const ks_event *ev)
+{
+	watch *w = arg;
+	char   gr[512];
+	gr_of(ev->rtype, gr, sizeof(gr));
+	if (strcmp(gr, w->gr) != 0)
+		return;
+	const char *text = NULL;
+	size_t      len  = 0;
+	deliver(w, ev, &text, &len);
+	free((char *) text);
+}
+
+void
+ks_watch_start(ks_watchhub *h, ks_conn *c, ks_watch_params *wp)
+{
+	ks_plane *p   = wp->plane;
+	uint64_t  cur = ks_plane_rv(p);
+	if (wp->start == KS_WATCH_FROM_RV && wp->rv < ks_plane_floor(p)) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "too old resource version: %llu (%llu)",
+		    (unsigned long long) wp->rv,
+		    (unsigned long long) ks_plane_floor(p));
+		send_error_event(c, 410, "Expired", msg);
+		goto free_params;
+	}
+	if (wp->start == KS_WATCH_FROM_RV && wp->rv > cur) {
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+		    "Timeout: Too large resource version: %llu, current: %llu",
+		    (unsigned long long) wp->rv, (unsigned long long) cur);
+		send_error_event(c, 504, "Timeout", msg);
+		goto free_params;
+	}
+	watch *w      = mcf_calloc(1, sizeof(*w));
+	w->hub        = h;
+	w->id         = ++h->next_id;
+	w->conn       = c;
+	w->plane      = p;
+	char gr[512], gv[256];
+	gr_of(wp->type, gr, sizeof(gr));
+	ks_type_gv(wp->type, gv, sizeof(gv));
+	w->gr         = mcf_strdup(gr);
+	w->kind       = mcf_strdup(wp->type->kind);
+	w->gv         = mcf_strdup(gv);
+	w->namespaced = wp->type->namespaced;
+	w->ns         = wp->ns ? mcf_strdup(wp->ns) : NULL;
+	w->lsel       = wp->lsel;
+	w->fsel       = wp->fsel;
+	w->bookmarks  = wp->bookmarks;
+	w->started_ms = ks_httpd_now_ms(h->sim->httpd);
+	w->ua         = mcf_strdup(wp->user_agent ? wp->user_agent : "");
+	w->start_rv   = wp->start == KS_WATCH_FROM_RV ? wp->rv : cur;
+	w->sent_rv    = w->start_rv;
+	wp->lsel      = NULL;
+	wp->fsel      = NULL;
+
+	ks_conn_stream_begin(c, 200, "application/json", NULL);
+	if (wp->start == KS_WATCH_INITIAL) {
+		ks_plane_list(p, wp->type, w->ns, 0, NULL, initial_one, w);
+		if (wp->initial_end_bookmark && w->bookmarks)
+			send_bookmark(w, cur, true);
+	} else if (wp->start == KS_WATCH_FROM_RV) {
+		ks_plane_events_since(p, wp->rv, replay_one, w);
+	}
+	w->next = *plane_head(p);
+	if (w->next != NULL)
+		w->next->prev = w;
+	*plane_head(p) = w;
+	w->all_next    = h->all;
+	if (h->all != NULL)
+		h->all->all_prev = w;
+	h->all = w;
+	h->count++;
+	ks_conn_on_close(c, on_conn_close, w);
+	w->timeout_timer =
+	    ks_httpd_timer_add(h->sim->httpd, wp->timeout_ms, on_timeout, w);
+	if (w->bookmarks && h->sim->opt.bookmark_ms > 0)
+		w->bookmark_timer = ks_httpd_timer_add(h->sim->httpd,
+		    h->sim->opt.bookmark_ms, on_bookmark_timer, w);
+	check_backlog(w);
+	return;
+free_params:
+	ks_labelsel_free(wp->lsel);
+	ks_fieldsel_free(wp->fsel);
+	wp->lsel = NULL;
+	wp->fsel = NULL;
+}
+
+void
+ks_watchhub_end_resource(ks_watchhub *h, ks_plane *p, const char *group,
+    const char *resource)
+{
+	(void) h;
+	char gr[512];
+	snprintf(gr, sizeof(gr), "%s/%s", group, resource);
+	watch *w = *plane_head(p);
+	while (w != NULL) {
+		watch *next = w->next;
+		if (strcmp(w->gr, gr) == 0)
+			watch_end(w);
+		w = next;
+	}
+}
+
+json_t *
+ks_watchhub_describe(const ks_watchhub *h)
+{
+	json_t *arr = json_array();
+	int64_t now = ks_httpd_now_ms(h->sim->httpd);
+	for (const watch *w = h->all; w != NULL; w = w->all_next) {
+		json_array_append_new(arr,
+		    json_pack("{s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:f,s:s}", "id",
+			(json_int_t) w->id, "plane",
+			w->plane ? ks_plane_name(w->plane) : "", "gvr", w->gr,
+			"ns", w->ns ? w->ns : "", "startRV",
+			(json_int_t) w->start_rv, "sentRV",
+			(json_int_t) w->sent_rv, "queued",
+			(json_int_t) ks_conn_pending(w->conn), "age",
+			(double) (now - w->started_ms) / 1000.0, "user_agent",
+			w->ua));
+	}
+	return arr;
+}
