@@ -125,8 +125,8 @@ static int
 yrd_syntax_error(const yrd *r, mcf_errinfo *ei)
 {
 	const yaml_parser_t *p = &r->parser;
-	const char          *problem =
-            p->problem != NULL ? p->problem : "malformed YAML";
+	const char          *problem
+	    = p->problem != NULL ? p->problem : "malformed YAML";
 	size_t line, col;
 
 	if (p->error == YAML_MEMORY_ERROR)
@@ -194,19 +194,19 @@ scalar_is_null(const yaml_event_t *ev)
 	const char *s = (const char *) ev->data.scalar.value;
 	size_t      n = ev->data.scalar.length;
 
-	if (!ev->data.scalar.plain_implicit ||
-	    ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+	if (!ev->data.scalar.plain_implicit
+	    || ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return false;
-	return n == 0 || text_is(s, n, "~") || text_is(s, n, "null") ||
-	    text_is(s, n, "Null") || text_is(s, n, "NULL");
+	return n == 0 || text_is(s, n, "~") || text_is(s, n, "null")
+	    || text_is(s, n, "Null") || text_is(s, n, "NULL");
 }
 
 /* Error for an event that is not what the grammar wants here; aliases get
  * their own message because "aliases are not supported" is the real
  * reason. */
 static int
-yrd_unexpected(const yrd *r, const yaml_event_t *ev, mcf_errinfo *ei,
-    const char *what)
+yrd_unexpected(
+    const yrd *r, const yaml_event_t *ev, mcf_errinfo *ei, const char *what)
 {
 	if (ev->type == YAML_ALIAS_EVENT)
 		return yrd_fail(r, &ev->start_mark, ei,
@@ -283,9 +283,10 @@ cfg_value(yrd *r, const char *key, char **out, mcf_errinfo *ei)
 			*out = buf;
 			return MCF_OK;
 		}
-		if (ev.type != YAML_SCALAR_EVENT || scalar_is_null(&ev) ||
-		    memchr(ev.data.scalar.value, '\0',
-			ev.data.scalar.length) != NULL) {
+		if (ev.type != YAML_SCALAR_EVENT || scalar_is_null(&ev)
+		    || memchr(
+		           ev.data.scalar.value, '\0', ev.data.scalar.length)
+		        != NULL) {
 			if (ev.type == YAML_ALIAS_EVENT)
 				rc = yrd_unexpected(r, &ev, ei, "");
 			else
@@ -323,16 +324,17 @@ cfg_mapping(yrd *r, mcf_config *cfg, mcf_errinfo *ei)
 			yaml_event_delete(&ev);
 			return MCF_OK;
 		}
-		if (ev.type != YAML_SCALAR_EVENT ||
-		    memchr(ev.data.scalar.value, '\0',
-			ev.data.scalar.length) != NULL) {
+		if (ev.type != YAML_SCALAR_EVENT
+		    || memchr(
+		           ev.data.scalar.value, '\0', ev.data.scalar.length)
+		        != NULL) {
 			rc = yrd_unexpected(r, &ev, ei,
 			    "keys must be flag names (plain scalars)");
 			yaml_event_delete(&ev);
 			return rc;
 		}
 		char *key  = mcf_strndup((const char *) ev.data.scalar.value,
-                    ev.data.scalar.length);
+		     ev.data.scalar.length);
 		int   line = (int) ev.start_mark.line + 1;
 		for (size_t i = 0; i < cfg->count; i++) {
 			if (strcmp(cfg->entries[i].key, key) == 0) {
@@ -618,9 +620,9 @@ int_json(const char *s, size_t n, int base)
 	char *copy = mcf_strndup(s, n);
 	char *end;
 
-	errno         = 0;
-	long long v   = strtoll(copy, &end, base);
-	bool      ok  = errno == 0 && *end == '\0';
+	errno        = 0;
+	long long v  = strtoll(copy, &end, base);
+	bool      ok = errno == 0 && *end == '\0';
 	free(copy);
 	return ok ? json_integer((json_int_t) v) : NULL;
 }
@@ -635,20 +637,20 @@ int_json(const char *s, size_t n, int base)
 static json_t *
 resolve_plain(const char *s, size_t n)
 {
-	if (n == 0 || text_is(s, n, "~") || text_is(s, n, "null") ||
-	    text_is(s, n, "Null") || text_is(s, n, "NULL"))
+	if (n == 0 || text_is(s, n, "~") || text_is(s, n, "null")
+	    || text_is(s, n, "Null") || text_is(s, n, "NULL"))
 		return json_null();
-	if (text_is(s, n, "true") || text_is(s, n, "True") ||
-	    text_is(s, n, "TRUE"))
+	if (text_is(s, n, "true") || text_is(s, n, "True")
+	    || text_is(s, n, "TRUE"))
 		return json_true();
-	if (text_is(s, n, "false") || text_is(s, n, "False") ||
-	    text_is(s, n, "FALSE"))
+	if (text_is(s, n, "false") || text_is(s, n, "False")
+	    || text_is(s, n, "FALSE"))
 		return json_false();
-	if (n > 2 && s[0] == '0' && s[1] == 'o' &&
-	    all_of(s + 2, n - 2, "01234567"))
+	if (n > 2 && s[0] == '0' && s[1] == 'o'
+	    && all_of(s + 2, n - 2, "01234567"))
 		return int_json(s + 2, n - 2, 8);
-	if (n > 2 && s[0] == '0' && s[1] == 'x' &&
-	    all_of(s + 2, n - 2, "0123456789abcdefABCDEF"))
+	if (n > 2 && s[0] == '0' && s[1] == 'x'
+	    && all_of(s + 2, n - 2, "0123456789abcdefABCDEF"))
 		return int_json(s + 2, n - 2, 16);
 	size_t sign = (s[0] == '-' || s[0] == '+') ? 1 : 0;
 	if (all_of(s + sign, n - sign, "0123456789"))
@@ -676,10 +678,11 @@ scalar_json(const yaml_event_t *ev)
 	 * !!bool, ...) get the plain-scalar rules, and a scalar that does not
 	 * match them stays a string. */
 	if (tag != NULL)
-		resolve = strcmp(tag, YAML_STR_TAG) != 0 && strcmp(tag, "!") != 0;
+		resolve
+		    = strcmp(tag, YAML_STR_TAG) != 0 && strcmp(tag, "!") != 0;
 	else
-		resolve = ev->data.scalar.plain_implicit &&
-		    ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+		resolve = ev->data.scalar.plain_implicit
+		    && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 	if (resolve) {
 		json_t *v = resolve_plain(s, n);
 		if (v != NULL)
@@ -690,17 +693,17 @@ scalar_json(const yaml_event_t *ev)
 
 /* One open sequence or mapping. */
 typedef struct yframe {
-	json_t     *node;     /* borrowed: owned by its parent or the root */
-	char       *key;      /* owned: a mapping's pending key, or NULL */
+	json_t     *node; /* borrowed: owned by its parent or the root */
+	char       *key;  /* owned: a mapping's pending key, or NULL */
 	size_t      key_len;
 	yaml_mark_t key_mark;
 } yframe;
 
 /* The event-walking state of mcf_yaml_parse_json. */
 typedef struct ystate {
-	yrd    r;
-	yframe st[YAML_MAX_DEPTH];
-	size_t depth;
+	yrd     r;
+	yframe  st[YAML_MAX_DEPTH];
+	size_t  depth;
 	json_t *root; /* owned */
 } ystate;
 
@@ -728,12 +731,12 @@ ys_attach(ystate *s, json_t *v, const yaml_mark_t *mark, mcf_errinfo *ei)
 
 /* Handles one event; sets `*done` at the end of the stream. */
 static int
-ys_event(ystate *s, const yaml_event_t *ev, int *docs, bool *done,
-    mcf_errinfo *ei)
+ys_event(
+    ystate *s, const yaml_event_t *ev, int *docs, bool *done, mcf_errinfo *ei)
 {
-	yframe *top     = s->depth > 0 ? &s->st[s->depth - 1] : NULL;
-	bool    want_key = top != NULL && json_is_object(top->node) &&
-	    top->key == NULL;
+	yframe *top = s->depth > 0 ? &s->st[s->depth - 1] : NULL;
+	bool    want_key
+	    = top != NULL && json_is_object(top->node) && top->key == NULL;
 	json_t *v;
 
 	switch (ev->type) {

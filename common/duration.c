@@ -51,8 +51,8 @@ static uint64_t
 dur_unit(const char *u, size_t n)
 {
 	for (size_t i = 0; i < sizeof(dur_units) / sizeof(dur_units[0]); i++) {
-		if (strlen(dur_units[i].name) == n &&
-		    memcmp(dur_units[i].name, u, n) == 0)
+		if (strlen(dur_units[i].name) == n
+		    && memcmp(dur_units[i].name, u, n) == 0)
 			return dur_units[i].ns;
 	}
 	return 0;
@@ -107,8 +107,8 @@ mcf_duration_parse(const char *s, int64_t *out_ms, mcf_errinfo *ei)
 		}
 		if (!digits)
 			return mcf_errinfo_set(ei, MCF_EINVAL,
-			    "invalid duration \"%.200s\": expected a number at "
-			    "\"%.40s\"",
+			    "invalid duration \"%.200s\": "
+			    "expected a number at \"%.40s\"",
 			    s, p);
 
 		const char *u = p;
@@ -116,8 +116,8 @@ mcf_duration_parse(const char *s, int64_t *out_ms, mcf_errinfo *ei)
 			p++;
 		if (p == u)
 			return mcf_errinfo_set(ei, MCF_EINVAL,
-			    "invalid duration \"%.200s\": missing unit (one of "
-			    "ns, us, ms, s, m, h)",
+			    "invalid duration \"%.200s\": "
+			    "missing unit (one of ns, us, ms, s, m, h)",
 			    s);
 		uint64_t unit = dur_unit(u, (size_t) (p - u));
 		if (unit == 0)
@@ -132,8 +132,8 @@ mcf_duration_parse(const char *s, int64_t *out_ms, mcf_errinfo *ei)
 		if (f > 0) {
 			/* Same float arithmetic as Go: f/scale < 1, so the
 			 * product is below `unit` and cannot overflow. */
-			v += (uint64_t) ((double) f *
-			    ((double) unit / (double) scale));
+			v += (uint64_t) ((double) f
+			    * ((double) unit / (double) scale));
 			if (v > DUR_LIMIT)
 				goto range;
 		}
@@ -157,7 +157,7 @@ void
 mcf_duration_format(int64_t ms, char *buf, size_t len)
 {
 	char        tmp[64];
-	size_t      n = 0;
+	size_t      n    = 0;
 	const char *sign = ms < 0 ? "-" : "";
 	/* Unsigned magnitude, well defined also for INT64_MIN. */
 	uint64_t u = ms < 0 ? UINT64_C(0) - (uint64_t) ms : (uint64_t) ms;

@@ -53,8 +53,8 @@ static bool
 flags_is_builtin(const char *name, size_t n)
 {
 	for (size_t i = 0; i < 3; i++) {
-		if (strlen(flags_builtin[i]) == n &&
-		    memcmp(flags_builtin[i], name, n) == 0)
+		if (strlen(flags_builtin[i]) == n
+		    && memcmp(flags_builtin[i], name, n) == 0)
 			return true;
 	}
 	return false;
@@ -65,8 +65,8 @@ static int
 flags_find(const mcf_flagset *fs, const char *name, size_t n)
 {
 	for (size_t i = 0; i < fs->count; i++) {
-		if (strlen(fs->flags[i].name) == n &&
-		    memcmp(fs->flags[i].name, name, n) == 0)
+		if (strlen(fs->flags[i].name) == n
+		    && memcmp(fs->flags[i].name, name, n) == 0)
 			return (int) i;
 	}
 	return -1;
@@ -75,10 +75,10 @@ flags_find(const mcf_flagset *fs, const char *name, size_t n)
 static int
 parse_bool(const char *s, bool *out)
 {
-	static const char *const yes[] = { "1", "t", "T", "true", "TRUE",
-		"True" };
-	static const char *const no[]  = { "0", "f", "F", "false", "FALSE",
-		 "False" };
+	static const char *const yes[]
+	    = { "1", "t", "T", "true", "TRUE", "True" };
+	static const char *const no[]
+	    = { "0", "f", "F", "false", "FALSE", "False" };
 
 	for (size_t i = 0; i < 6; i++) {
 		if (strcmp(s, yes[i]) == 0) {
@@ -119,8 +119,8 @@ flag_store(const mcf_flag *f, const char *val, mcf_errinfo *ei)
 			return mcf_errinfo_set(
 			    ei, MCF_EINVAL, "not an integer");
 		if (errno == ERANGE)
-			return mcf_errinfo_set(ei, MCF_EINVAL,
-			    "integer out of range (64 bits)");
+			return mcf_errinfo_set(
+			    ei, MCF_EINVAL, "integer out of range (64 bits)");
 		*(int64_t *) f->dest = (int64_t) v;
 		return MCF_OK;
 	}
@@ -207,10 +207,11 @@ flags_check_table(const mcf_flagset *fs)
 		mcf_panic("flags: more than MCF_FLAGS_MAX flags");
 	for (size_t i = 0; i < fs->count; i++) {
 		const char *name = fs->flags[i].name;
-		if (name == NULL || name[0] == '\0' || fs->flags[i].dest == NULL)
+		if (name == NULL || name[0] == '\0'
+		    || fs->flags[i].dest == NULL)
 			mcf_panic("flags: flag without a name or destination");
-		if (strchr(name, '=') != NULL ||
-		    flags_is_builtin(name, strlen(name)))
+		if (strchr(name, '=') != NULL
+		    || flags_is_builtin(name, strlen(name)))
 			mcf_panic("flags: reserved or malformed flag name");
 		if (flags_find(fs, name, strlen(name)) != (int) i)
 			mcf_panic("flags: flag defined twice");
@@ -288,12 +289,11 @@ flags_scan(mcf_flagset *fs, int argc, char **argv, flag_assign *as,
 
 		const char *name = a + 2;
 		const char *eq   = strchr(name, '=');
-		size_t      n    = eq != NULL ? (size_t) (eq - name)
-		                              : strlen(name);
-		const char *val  = eq != NULL ? eq + 1 : NULL;
+		size_t n = eq != NULL ? (size_t) (eq - name) : strlen(name);
+		const char *val = eq != NULL ? eq + 1 : NULL;
 
-		if ((n == 4 && memcmp(name, "help", 4) == 0) ||
-		    (n == 7 && memcmp(name, "version", 7) == 0)) {
+		if ((n == 4 && memcmp(name, "help", 4) == 0)
+		    || (n == 7 && memcmp(name, "version", 7) == 0)) {
 			if (val != NULL)
 				return mcf_errinfo_set(ei, MCF_EINVAL,
 				    "flag --%.*s takes no value", (int) n,
@@ -319,8 +319,8 @@ flags_scan(mcf_flagset *fs, int argc, char **argv, flag_assign *as,
 			if (val == NULL)
 				val = "true";
 		} else if (val == NULL) {
-			if (i + 1 >= argc ||
-			    strncmp(argv[i + 1], "--", 2) == 0)
+			if (i + 1 >= argc
+			    || strncmp(argv[i + 1], "--", 2) == 0)
 				return mcf_errinfo_set(ei, MCF_EINVAL,
 				    "flag --%.*s needs a value", (int) n,
 				    name);
@@ -418,8 +418,8 @@ static void
 usage_line(FILE *fp, int width, const char *name, const char *metavar,
     const char *help, const char *def)
 {
-	int n = fprintf(fp, "  --%s%s%s", name, metavar[0] != '\0' ? " " : "",
-	    metavar);
+	int n = fprintf(
+	    fp, "  --%s%s%s", name, metavar[0] != '\0' ? " " : "", metavar);
 	if (n >= width)
 		fprintf(fp, "\n%*s", width, "");
 	else
@@ -439,10 +439,10 @@ mcf_flags_usage(const mcf_flagset *fs, void *out)
 	/* Help texts line up one column after the longest "--name VALUE",
 	 * but a very long one does not push every line to the right. */
 	for (size_t i = 0; i < fs->count; i++) {
-		const mcf_flag *f = &fs->flags[i];
+		const mcf_flag *f  = &fs->flags[i];
 		const char     *mv = flag_metavar(f);
-		int w = 4 + (int) strlen(f->name) + (mv[0] != '\0' ? 1 : 0) +
-		    (int) strlen(mv) + 2;
+		int w = 4 + (int) strlen(f->name) + (mv[0] != '\0' ? 1 : 0)
+		    + (int) strlen(mv) + 2;
 		if (w > width)
 			width = w;
 	}
@@ -457,12 +457,12 @@ mcf_flags_usage(const mcf_flagset *fs, void *out)
 	fprintf(fp, "\nflags:\n");
 	for (size_t i = 0; i < fs->count; i++) {
 		const mcf_flag *f = &fs->flags[i];
-		usage_line(fp, width, f->name, flag_metavar(f), f->help, f->def);
+		usage_line(
+		    fp, width, f->name, flag_metavar(f), f->help, f->def);
 	}
 	usage_line(fp, width, "config", "FILE",
-	    "read flags from a YAML file (keys are flag names; the command "
-	    "line wins)",
-	    NULL);
+	    "read flags from a YAML file (the command line wins)", NULL);
 	usage_line(fp, width, "help", "", "print this help and exit", NULL);
-	usage_line(fp, width, "version", "", "print the version and exit", NULL);
+	usage_line(
+	    fp, width, "version", "", "print the version and exit", NULL);
 }

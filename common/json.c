@@ -58,8 +58,9 @@ mcf_json_parse(const char *buf, size_t len, json_t **out, mcf_errinfo *ei)
 	v = json_loadb(buf != NULL ? buf : "", buf != NULL ? len : 0,
 	    JSON_DECODE_ANY, &jerr);
 	if (v == NULL)
-		return mcf_errinfo_set(ei, MCF_EINVAL, "line %d, column %d: %s",
-		    jerr.line, jerr.column, jerr.text);
+		return mcf_errinfo_set(ei, MCF_EINVAL,
+		    "line %d, column %d: %s", jerr.line, jerr.column,
+		    jerr.text);
 	*out = v;
 	return MCF_OK;
 }
@@ -93,9 +94,10 @@ mcf_json_dump(const json_t *v)
 
 	/* The only ways to fail are NULL, a reference cycle (both bugs in
 	 * the caller) and out of memory (fatal), hence the panic. */
-	if (v == NULL ||
-	    json_dump_callback(v, dump_cb, &d,
-		JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER) != 0) {
+	if (v == NULL
+	    || json_dump_callback(v, dump_cb, &d,
+	           JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER)
+	        != 0) {
 		free(d.p);
 		mcf_panic("mcf_json_dump: cannot serialise value");
 	}

@@ -218,8 +218,8 @@ lb_add_json(log_buf *b, const char *str, size_t n)
 	while (i < n) {
 		/* Copy the longest run that needs no escaping in one go. */
 		size_t j = i;
-		while (j < n && s[j] >= 0x20 && s[j] < 0x7f && s[j] != '"' &&
-		    s[j] != '\\')
+		while (j < n && s[j] >= 0x20 && s[j] < 0x7f && s[j] != '"'
+		    && s[j] != '\\')
 			j++;
 		if (j > i) {
 			lb_add(b, str + i, j - i);
@@ -389,8 +389,8 @@ mcf_log_set_fd(int fd)
 bool
 mcf_log_enabled(enum mcf_log_level level)
 {
-	return (int) level >= MCF_LOG_DEBUG && (int) level < MCF_LOG_OFF &&
-	    (int) level >= atomic_load(&log_level);
+	return (int) level >= MCF_LOG_DEBUG && (int) level < MCF_LOG_OFF
+	    && (int) level >= atomic_load(&log_level);
 }
 
 void
@@ -450,8 +450,9 @@ mcf_log_write(enum mcf_log_level level, const char *id, const char *fmt, ...)
 	lb_add(&b, "\"", 1);
 
 	log_lock();
-	const char *comp =
-	    log_component != NULL ? log_component : program_invocation_short_name;
+	const char *comp = log_component != NULL
+	    ? log_component
+	    : program_invocation_short_name;
 	lb_add_member(&b, "component", comp, strlen(comp));
 	log_unlock();
 

@@ -6,8 +6,8 @@
  * child only calls our own code before it dies, never nng or curl
  * (STYLE.md §8), and the test process is single-threaded when it forks.
  */
-#include <signal.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,8 +82,7 @@ test_alloc_strdup_and_strndup(void **state)
 	free(d);
 }
 
-static char *
-vfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *vfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static char *
 vfmt(const char *fmt, ...)
@@ -110,7 +109,7 @@ test_alloc_asprintf_formats(void **state)
 	char big[5000];
 	memset(big, 'q', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	char *d = mcf_asprintf("<%s>", big);
+	char *d              = mcf_asprintf("<%s>", big);
 	assert_int_equal(strlen(d), sizeof(big) + 1);
 	assert_int_equal(d[0], '<');
 	assert_int_equal(d[sizeof(big)], '>');

@@ -139,8 +139,8 @@ test_duration_rejects_overflow(void **state)
 		"9223372036854775808ns", /* 2^63 ns */
 		"18446744073709551616ns",
 		"99999999999999999999s",
-		"2562048h",           /* just over 2^63 ns */
-		"2562047h48m",        /* also just over */
+		"2562048h",    /* just over 2^63 ns */
+		"2562047h48m", /* also just over */
 		"9223372036854775807ns1ns",
 	};
 	int64_t     ms;

@@ -117,7 +117,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_err_every_code_has_text_and_name),
 		cmocka_unit_test(test_err_unknown_codes_are_safe),
-		cmocka_unit_test(test_err_errinfo_set_formats_and_returns_code),
+		cmocka_unit_test(
+		    test_err_errinfo_set_formats_and_returns_code),
 		cmocka_unit_test(test_err_errinfo_accepts_null),
 		cmocka_unit_test(test_err_errinfo_truncates_long_messages),
 		cmocka_unit_test(test_err_from_errno_maps_common_values),

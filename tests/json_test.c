@@ -52,8 +52,8 @@ test_json_parse_uses_len_not_nul(void **state)
 
 	(void) state;
 	/* Only the first 7 bytes are the document. */
-	assert_int_equal(mcf_json_parse("[1, 2]  garbage", 7, &v, NULL),
-	    MCF_OK);
+	assert_int_equal(
+	    mcf_json_parse("[1, 2]  garbage", 7, &v, NULL), MCF_OK);
 	assert_int_equal(json_array_size(v), 2);
 	json_decref(v);
 }
@@ -66,8 +66,8 @@ test_json_parse_rejects_trailing_garbage(void **state)
 	const char *text = "{\"a\":1}\n{\"b\":2}";
 
 	(void) state;
-	assert_int_equal(mcf_json_parse(text, strlen(text), &v, &ei),
-	    MCF_EINVAL);
+	assert_int_equal(
+	    mcf_json_parse(text, strlen(text), &v, &ei), MCF_EINVAL);
 	assert_int_equal(ei.code, MCF_EINVAL);
 	/* Untouched on failure. */
 	assert_ptr_equal(v, (json_t *) 0x1);
@@ -82,8 +82,8 @@ test_json_parse_reports_line_and_column(void **state)
 	const char *text = "{\n  \"a\": 1,\n  \"b\": tru\n}";
 
 	(void) state;
-	assert_int_equal(mcf_json_parse(text, strlen(text), &v, &ei),
-	    MCF_EINVAL);
+	assert_int_equal(
+	    mcf_json_parse(text, strlen(text), &v, &ei), MCF_EINVAL);
 	assert_memory_equal(ei.msg, "line 3, column ", 15);
 	assert_null(v);
 }
@@ -92,15 +92,9 @@ static void
 test_json_parse_rejects_bad_input(void **state)
 {
 	static const char *bad[] = {
-		"",
-		"   ",
-		"{",
-		"{\"a\":}",
-		"[1,]",
-		"'single'",
-		"{\"a\":1,}",
-		"\"\xff\"",          /* invalid UTF-8 */
-		"\"a\\u0000b\"",     /* NUL inside a string */
+		"", "   ", "{", "{\"a\":}", "[1,]", "'single'", "{\"a\":1,}",
+		"\"\xff\"",                       /* invalid UTF-8 */
+		"\"a\\u0000b\"",                  /* NUL inside a string */
 		"123456789012345678901234567890", /* integer overflow */
 	};
 
@@ -108,8 +102,8 @@ test_json_parse_rejects_bad_input(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		json_t     *v = NULL;
 		mcf_errinfo ei;
-		if (mcf_json_parse(bad[i], strlen(bad[i]), &v, &ei) !=
-		    MCF_EINVAL)
+		if (mcf_json_parse(bad[i], strlen(bad[i]), &v, &ei)
+		    != MCF_EINVAL)
 			fail_msg("accepted %s", bad[i]);
 		assert_null(v);
 		assert_memory_equal(ei.msg, "line ", 5);
@@ -160,14 +154,15 @@ test_json_path_finds_nested_values(void **state)
 	(void) state;
 	json_t *v = parse_ok("{\"metadata\":{\"name\":\"w1\",\"generation\":7,"
 	                     "\"labels\":{\"app\":\"mcf\"}},\"items\":[1]}");
-	assert_ptr_equal(mcf_json_path(v, "metadata"),
-	    json_object_get(v, "metadata"));
+	assert_ptr_equal(
+	    mcf_json_path(v, "metadata"), json_object_get(v, "metadata"));
 	assert_string_equal(mcf_json_path_str(v, "metadata.name"), "w1");
-	assert_string_equal(mcf_json_path_str(v, "metadata.labels.app"), "mcf");
+	assert_string_equal(
+	    mcf_json_path_str(v, "metadata.labels.app"), "mcf");
 
 	int64_t n = 0;
-	assert_int_equal(mcf_json_path_int(v, "metadata.generation", &n),
-	    MCF_OK);
+	assert_int_equal(
+	    mcf_json_path_int(v, "metadata.generation", &n), MCF_OK);
 	assert_int_equal(n, 7);
 	json_decref(v);
 }
@@ -176,7 +171,8 @@ static void
 test_json_path_missing_and_wrong_types(void **state)
 {
 	(void) state;
-	json_t *v = parse_ok("{\"a\":{\"s\":\"x\",\"f\":1.5,\"arr\":[{\"b\":1}]}}");
+	json_t *v
+	    = parse_ok("{\"a\":{\"s\":\"x\",\"f\":1.5,\"arr\":[{\"b\":1}]}}");
 	assert_null(mcf_json_path(v, "nope"));
 	assert_null(mcf_json_path(v, "a.nope"));
 	/* Traversing a string or an array finds nothing. */
@@ -213,16 +209,16 @@ test_json_path_set_creates_intermediates(void **state)
 {
 	(void) state;
 	json_t *v = json_object();
-	assert_int_equal(mcf_json_path_set(v, "spec.template.name",
-	                     json_string("w")),
+	assert_int_equal(
+	    mcf_json_path_set(v, "spec.template.name", json_string("w")),
 	    MCF_OK);
 	assert_string_equal(mcf_json_path_str(v, "spec.template.name"), "w");
 
 	/* Replaces an existing value, keeps siblings. */
-	assert_int_equal(mcf_json_path_set(v, "spec.replicas", json_integer(3)),
-	    MCF_OK);
-	assert_int_equal(mcf_json_path_set(v, "spec.template.name",
-	                     json_string("x")),
+	assert_int_equal(
+	    mcf_json_path_set(v, "spec.replicas", json_integer(3)), MCF_OK);
+	assert_int_equal(
+	    mcf_json_path_set(v, "spec.template.name", json_string("x")),
 	    MCF_OK);
 	char *s = mcf_json_dump(v);
 	assert_string_equal(
@@ -235,19 +231,19 @@ static void
 test_json_path_set_fails_and_still_steals(void **state)
 {
 	(void) state;
-	json_t *v = parse_ok("{\"a\":{\"s\":\"str\"}}");
+	json_t *v      = parse_ok("{\"a\":{\"s\":\"str\"}}");
 	char   *before = mcf_json_dump(v);
 
 	/* Each failing call must free the value (ASan checks for leaks) and
 	 * leave the tree unchanged. */
-	assert_int_equal(mcf_json_path_set(v, "a.s.x", json_string("leak?")),
-	    MCF_EINVAL);
-	assert_int_equal(mcf_json_path_set(v, "a..b", json_string("leak?")),
-	    MCF_EINVAL);
-	assert_int_equal(mcf_json_path_set(v, "", json_string("leak?")),
-	    MCF_EINVAL);
-	assert_int_equal(mcf_json_path_set(v, "b.", json_string("leak?")),
-	    MCF_EINVAL);
+	assert_int_equal(
+	    mcf_json_path_set(v, "a.s.x", json_string("leak?")), MCF_EINVAL);
+	assert_int_equal(
+	    mcf_json_path_set(v, "a..b", json_string("leak?")), MCF_EINVAL);
+	assert_int_equal(
+	    mcf_json_path_set(v, "", json_string("leak?")), MCF_EINVAL);
+	assert_int_equal(
+	    mcf_json_path_set(v, "b.", json_string("leak?")), MCF_EINVAL);
 	assert_int_equal(mcf_json_path_set(v, "a.b", NULL), MCF_EINVAL);
 
 	char *after = mcf_json_dump(v);
@@ -256,8 +252,8 @@ test_json_path_set_fails_and_still_steals(void **state)
 	free(after);
 
 	json_t *arr = json_array();
-	assert_int_equal(mcf_json_path_set(arr, "a", json_string("leak?")),
-	    MCF_EINVAL);
+	assert_int_equal(
+	    mcf_json_path_set(arr, "a", json_string("leak?")), MCF_EINVAL);
 	json_decref(arr);
 	json_decref(v);
 }

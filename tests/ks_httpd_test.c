@@ -44,10 +44,10 @@
 
 #define FLOOD_TOTAL (8 * 1024 * 1024)
 #define FLOOD_BLOCK (64 * 1024)
-#define STATUS_413                                                       \
-	"{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"    \
-	"\"status\":\"Failure\",\"message\":\"Request entity too large: " \
-	"limit is 3145728\",\"reason\":\"RequestEntityTooLarge\","       \
+#define STATUS_413                                                            \
+	"{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"         \
+	"\"status\":\"Failure\",\"message\":\"Request entity too large: "     \
+	"limit is 3145728\",\"reason\":\"RequestEntityTooLarge\","            \
 	"\"code\":413}"
 
 static int timeout_scale = 1;
@@ -219,7 +219,7 @@ stream_tick(void *arg)
 	int   n;
 
 	x->timer = 0;
-	n = snprintf(line, sizeof(line), "{\"n\":%d}\n", ++x->n);
+	n        = snprintf(line, sizeof(line), "{\"n\":%d}\n", ++x->n);
 	ks_conn_stream_write(x->c, line, (size_t) n);
 	if (x->n == 4) {
 		ks_conn_stream_end(x->c, KS_END_CLEAN);
@@ -287,14 +287,15 @@ handler(void *arg, ks_conn *c, const ks_req *req)
 		const char *t = ks_req_header(c, "x-TEST");
 		n = snprintf(body, sizeof(body), "%s|%s|%s|%s|%s|%s|%zu",
 		    req->method, req->path, req->query, req->target,
-		    t ? t : "-", strncmp(req->peer, "127.0.0.1:", 10) == 0
-		        ? "peer-ok" : req->peer,
+		    t ? t : "-",
+		    strncmp(req->peer, "127.0.0.1:", 10) == 0 ? "peer-ok"
+		                                              : req->peer,
 		    strlen(req->body));
 		ks_conn_respond(c, 200, "text/plain", NULL, body, (size_t) n);
 	} else if (strcmp(req->path, "/slow") == 0) {
 		rctx *x  = rctx_new(s, c);
-		x->timer = ks_httpd_timer_add(s->h,
-		    query_int(req->query, "ms", 100), pending_fire, x);
+		x->timer = ks_httpd_timer_add(
+		    s->h, query_int(req->query, "ms", 100), pending_fire, x);
 		ks_conn_on_close(c, rctx_on_close, x);
 	} else if (strcmp(req->path, "/stream") == 0) {
 		rctx *x = rctx_new(s, c);
@@ -337,7 +338,7 @@ handler(void *arg, ks_conn *c, const ks_req *req)
 static void *
 server_main(void *arg)
 {
-	tsrv *s = arg;
+	tsrv *s  = arg;
 	int   rc = ks_httpd_run(s->h);
 	if (rc != MCF_OK)
 		fprintf(stderr, "ks_httpd_run: %s\n", mcf_strerror(rc));
@@ -347,15 +348,15 @@ server_main(void *arg)
 static tsrv *
 server_start_cfg(const char *cert, const char *key, size_t max_body)
 {
-	tsrv           *s = mcf_calloc(1, sizeof(*s));
+	tsrv           *s        = mcf_calloc(1, sizeof(*s));
 	char            err[256] = "";
-	ks_httpd_config cfg = {
-		.listen      = "127.0.0.1:0",
-		.tls_cert    = cert,
-		.tls_key     = key,
-		.max_body    = max_body,
-		.handler     = handler,
-		.handler_arg = s,
+	ks_httpd_config cfg      = {
+		     .listen      = "127.0.0.1:0",
+		     .tls_cert    = cert,
+		     .tls_key     = key,
+		     .max_body    = max_body,
+		     .handler     = handler,
+		     .handler_arg = s,
 	};
 	int rc = ks_httpd_create(&s->h, &cfg, err, sizeof(err));
 	if (rc != MCF_OK)
@@ -456,9 +457,9 @@ curl_get(const char *url, cresp *r)
 static int
 raw_connect_rcvbuf(int port, int rcvbuf)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET,
-		.sin_port                    = htons((uint16_t) port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a
+	    = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
+	int fd  = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1;
 	assert_true(fd >= 0);
 	if (rcvbuf > 0)
@@ -503,7 +504,7 @@ static int
 raw_fill(int fd, dbuf *b, int64_t end)
 {
 	char          tmp[65536];
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct pollfd pfd  = { .fd = fd, .events = POLLIN };
 	int64_t       left = end - now_ms();
 	ssize_t       n;
 
@@ -607,13 +608,13 @@ resp_complete(const char *p, size_t len)
 		return 0;
 	hl   = (size_t) (he - p) + 4;
 	head = mcf_strndup(p, hl);
-	if (strncmp(head, "HTTP/1.1 1", 10) == 0 ||
-	    strncmp(head, "HTTP/1.1 204", 12) == 0) {
+	if (strncmp(head, "HTTP/1.1 1", 10) == 0
+	    || strncmp(head, "HTTP/1.1 204", 12) == 0) {
 		free(head);
 		return hl;
 	}
-	chunked = resp_header(head, "Transfer-Encoding", v, sizeof(v)) &&
-	    strcmp(v, "chunked") == 0;
+	chunked = resp_header(head, "Transfer-Encoding", v, sizeof(v))
+	    && strcmp(v, "chunked") == 0;
 	if (!chunked) {
 		size_t cl = 0;
 		if (resp_header(head, "Content-Length", v, sizeof(v)))
@@ -732,8 +733,8 @@ test_httpd_simple_get(void **state)
 static void
 test_httpd_request_fields(void **state)
 {
-	tsrv *s = *state;
-	dbuf  out = { 0 };
+	tsrv *s    = *state;
+	dbuf  out  = { 0 };
 	dbuf  body = { 0 };
 
 	raw_exchange(s->port,
@@ -830,12 +831,12 @@ upload_read(char *buf, size_t sz, size_t n, void *ud)
 static void
 test_httpd_chunked_request_body(void **state)
 {
-	tsrv              *s   = *state;
-	cresp              r   = { 0 };
-	size_t             len = 100000;
+	tsrv              *s    = *state;
+	cresp              r    = { 0 };
+	size_t             len  = 100000;
 	char              *data = mcf_malloc(len);
-	upload             u   = { data, len, 0, 7 };
-	struct curl_slist *hl  = NULL;
+	upload             u    = { data, len, 0, 7 };
+	struct curl_slist *hl   = NULL;
 	char               url[128];
 	dbuf               out = { 0 }, body = { 0 };
 	CURL              *e;
@@ -874,8 +875,8 @@ test_httpd_chunked_request_body(void **state)
 static void
 test_httpd_keepalive_reuse(void **state)
 {
-	tsrv *s  = *state;
-	int   fd = raw_connect(s->port);
+	tsrv *s   = *state;
+	int   fd  = raw_connect(s->port);
 	dbuf  acc = { 0 }, r1 = { 0 }, r2 = { 0 };
 	char  c1[32], c2[32], q1[32], q2[32];
 	cresp r = { 0 };
@@ -915,8 +916,8 @@ test_httpd_keepalive_reuse(void **state)
 static void
 test_httpd_pipelining(void **state)
 {
-	tsrv *s  = *state;
-	int   fd = raw_connect(s->port);
+	tsrv *s   = *state;
+	int   fd  = raw_connect(s->port);
 	dbuf  acc = { 0 }, r1 = { 0 }, r2 = { 0 }, r3 = { 0 };
 	dbuf  b = { 0 };
 
@@ -981,8 +982,9 @@ test_httpd_oversize_body_413(void **state)
 	fd = raw_connect(s->port);
 	raw_send(fd, "PUT /echo HTTP/1.1\r\nContent-Length: 3145729\r\n\r\n");
 	assert_true(raw_read_eof(fd, &out, 5000));
-	assert_true(strncmp(out.p, "HTTP/1.1 413 Request Entity Too Large\r\n",
-	                39) == 0);
+	assert_true(
+	    strncmp(out.p, "HTTP/1.1 413 Request Entity Too Large\r\n", 39)
+	    == 0);
 	assert_non_null(strstr(out.p, "Connection: close\r\n"));
 	resp_body(out.p, out.len, &b);
 	assert_string_equal(b.p, STATUS_413);
@@ -993,7 +995,8 @@ test_httpd_oversize_body_413(void **state)
 	/* Chunked: the limit applies to the sum of the chunks. */
 	small = server_start_cfg(NULL, NULL, 1000);
 	fd    = raw_connect(small->port);
-	raw_send(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	raw_send(
+	    fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
 	for (int i = 0; i < 2; i++) {
 		char chunk[700];
 		snprintf(chunk, sizeof(chunk), "258\r\n%0600d\r\n", 0);
@@ -1001,8 +1004,9 @@ test_httpd_oversize_body_413(void **state)
 	}
 	assert_true(raw_read_eof(fd, &out, 5000));
 	assert_true(strncmp(out.p, "HTTP/1.1 413 ", 13) == 0);
-	assert_non_null(strstr(out.p, "\"message\":\"Request entity too "
-	                              "large: limit is 1000\""));
+	assert_non_null(strstr(out.p,
+	    "\"message\":\"Request entity too "
+	    "large: limit is 1000\""));
 	dbuf_free(&out);
 	close(fd);
 	server_stop(small);
@@ -1040,12 +1044,15 @@ test_httpd_malformed_400(void **state)
 		{ "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
 		  "Content-Length: 3\r\n\r\nabc",
 		    "400" },
-		{ "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "400" },
-		{ "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+		{ "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+		    "400" },
+		{ "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, "
+		  "chunked\r\n\r\n",
 		    "501" },
 		{ "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
 		    "400" },
-		{ "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		{ "POST / HTTP/1.1\r\nTransfer-Encoding: "
+		  "chunked\r\n\r\nzz\r\n",
 		    "400" },
 		{ "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
 		  "3\r\nabcX",
@@ -1075,8 +1082,8 @@ test_httpd_malformed_400(void **state)
 	/* A NUL byte inside a header line. */
 	{
 		static const char req[] = "GET / HTTP/1.1\r\nA: b\0c\r\n\r\n";
-		int  fd  = raw_connect(s->port);
-		dbuf out = { 0 };
+		int               fd    = raw_connect(s->port);
+		dbuf              out   = { 0 };
 		raw_send_n(fd, req, sizeof(req) - 1);
 		assert_true(raw_read_eof(fd, &out, 5000));
 		assert_true(strncmp(out.p, "HTTP/1.1 400 ", 13) == 0);
@@ -1109,9 +1116,9 @@ test_httpd_malformed_400(void **state)
 			dbuf out = { 0 };
 			char junk[512];
 			for (size_t i = 0; i < sizeof(junk); i++)
-				junk[i] = (char) ((seed = seed * 1103515245u +
-				                       12345u) >>
-				    16);
+				junk[i] = (char) ((seed = seed * 1103515245u
+				                          + 12345u)
+				    >> 16);
 			/* The server may answer 400 early and close. */
 			(void) !send(fd, junk, sizeof(junk), MSG_NOSIGNAL);
 			(void) !send(fd, "\r\n\r\n", 4, MSG_NOSIGNAL);
@@ -1132,14 +1139,13 @@ test_httpd_malformed_400(void **state)
 static void
 test_httpd_headers_split_bytewise(void **state)
 {
-	tsrv       *s = *state;
-	const char *req =
-	    "GET /info?q=1 HTTP/1.1\r\nHost: x\r\nX-Test: a\r\n"
-	    "X-Test: b\r\n\r\n";
-	const char *post =
-	    "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
-	    "Expect: 100-continue\r\n\r\n4;e=1\r\nabcd\r\n2\r\nef\r\n"
-	    "0\r\nT: 1\r\n\r\n";
+	tsrv       *s   = *state;
+	const char *req = "GET /info?q=1 HTTP/1.1\r\nHost: x\r\nX-Test: a\r\n"
+	                  "X-Test: b\r\n\r\n";
+	const char *post
+	    = "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+	      "Expect: 100-continue\r\n\r\n4;e=1\r\nabcd\r\n2\r\nef\r\n"
+	      "0\r\nT: 1\r\n\r\n";
 	int  fd  = raw_connect(s->port);
 	dbuf acc = { 0 }, out = { 0 }, b = { 0 };
 
@@ -1160,8 +1166,8 @@ test_httpd_headers_split_bytewise(void **state)
 		raw_send(fd, post + k);
 		/* The 100 Continue comes first. */
 		assert_true(raw_read_response(fd, &acc, &out, 5000));
-		assert_true(strncmp(out.p, "HTTP/1.1 100 Continue\r\n\r\n",
-		                25) == 0);
+		assert_true(
+		    strncmp(out.p, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
 		dbuf_free(&out);
 		assert_true(raw_read_response(fd, &acc, &out, 5000));
 		resp_body(out.p, out.len, &b);
@@ -1176,8 +1182,8 @@ test_httpd_headers_split_bytewise(void **state)
 static void
 test_httpd_stream_chunks_incremental(void **state)
 {
-	tsrv   *s  = *state;
-	int     fd = raw_connect(s->port);
+	tsrv   *s   = *state;
+	int     fd  = raw_connect(s->port);
 	dbuf    acc = { 0 };
 	int64_t t0, t1;
 	cresp   r = { 0 };
@@ -1202,8 +1208,8 @@ test_httpd_stream_chunks_incremental(void **state)
 	snprintf(url, sizeof(url), "%s/stream", s->base);
 	curl_get(url, &r);
 	assert_int_equal(r.code, 200);
-	assert_string_equal(r.body.p,
-	    "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n");
+	assert_string_equal(
+	    r.body.p, "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n");
 	cresp_free(&r);
 }
 
@@ -1234,7 +1240,8 @@ test_httpd_hangup_fires_close(void **state)
 
 	/* An idle watch stream: nothing to read or write on our side. */
 	raw_send(fd, "GET /watch HTTP/1.1\r\n\r\n");
-	assert_true(raw_read_until(fd, &acc, "{\"type\":\"ADDED\"}\n\r\n", 5000));
+	assert_true(
+	    raw_read_until(fd, &acc, "{\"type\":\"ADDED\"}\n\r\n", 5000));
 	dbuf_free(&acc);
 	sleep_ms(50);
 	assert_int_equal(atomic_load(&s->closes), 0);
@@ -1254,8 +1261,9 @@ test_httpd_hangup_fires_close(void **state)
 
 	/* The same with pipelined input paused behind the pending one. */
 	fd = raw_connect(s->port);
-	raw_send(fd, "GET /slow?ms=10000 HTTP/1.1\r\n\r\nGET /hello HTTP/1.1"
-	             "\r\n\r\n");
+	raw_send(fd,
+	    "GET /slow?ms=10000 HTTP/1.1\r\n\r\nGET /hello HTTP/1.1"
+	    "\r\n\r\n");
 	sleep_ms(50);
 	close(fd);
 	assert_true(wait_atomic(&s->closes, 3, 2000));
@@ -1280,8 +1288,8 @@ test_httpd_reset_seen_as_econnreset(void **state)
 static void
 test_httpd_abrupt_stream_end(void **state)
 {
-	tsrv *s  = *state;
-	int   fd = raw_connect(s->port);
+	tsrv *s   = *state;
+	int   fd  = raw_connect(s->port);
 	dbuf  out = { 0 };
 
 	raw_send(fd, "GET /abrupt HTTP/1.1\r\n\r\n");
@@ -1298,7 +1306,7 @@ test_httpd_abrupt_stream_end(void **state)
 static void
 test_httpd_http10_and_connection_close(void **state)
 {
-	tsrv *s = *state;
+	tsrv *s   = *state;
 	dbuf  out = { 0 }, b = { 0 };
 	int   fd;
 
@@ -1312,12 +1320,13 @@ test_httpd_http10_and_connection_close(void **state)
 
 	/* HTTP/1.0 keep-alive on request. */
 	fd = raw_connect(s->port);
-	raw_send(fd, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
-	             "GET /hello HTTP/1.0\r\n\r\n");
+	raw_send(fd,
+	    "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+	    "GET /hello HTTP/1.0\r\n\r\n");
 	assert_true(raw_read_eof(fd, &out, 5000));
 	assert_non_null(strstr(out.p, "Connection: keep-alive\r\n"));
-	assert_non_null(strstr(strstr(out.p, "hello\n") + 6,
-	    "Connection: close\r\n"));
+	assert_non_null(
+	    strstr(strstr(out.p, "hello\n") + 6, "Connection: close\r\n"));
 	dbuf_free(&out);
 	close(fd);
 
@@ -1326,14 +1335,16 @@ test_httpd_http10_and_connection_close(void **state)
 	raw_send(fd, "GET /stream HTTP/1.0\r\n\r\n");
 	assert_true(raw_read_eof(fd, &out, 5000));
 	assert_null(strstr(out.p, "Transfer-Encoding"));
-	assert_non_null(strstr(out.p, "\r\n\r\n{\"n\":1}\n{\"n\":2}\n"
-	                              "{\"n\":3}\n{\"n\":4}\n"));
+	assert_non_null(strstr(out.p,
+	    "\r\n\r\n{\"n\":1}\n{\"n\":2}\n"
+	    "{\"n\":3}\n{\"n\":4}\n"));
 	dbuf_free(&out);
 	close(fd);
 
 	fd = raw_connect(s->port);
-	raw_send(fd, "POST /echo HTTP/1.1\r\nConnection: Close\r\n"
-	             "Content-Length: 2\r\n\r\nhi");
+	raw_send(fd,
+	    "POST /echo HTTP/1.1\r\nConnection: Close\r\n"
+	    "Content-Length: 2\r\n\r\nhi");
 	assert_true(raw_read_eof(fd, &out, 5000));
 	assert_non_null(strstr(out.p, "Connection: close\r\n"));
 	resp_body(out.p, out.len, &b);
@@ -1346,8 +1357,8 @@ test_httpd_http10_and_connection_close(void **state)
 static void
 test_httpd_backpressure_drain(void **state)
 {
-	tsrv  *s  = *state;
-	int    fd = raw_connect_rcvbuf(s->port, 32 * 1024);
+	tsrv  *s   = *state;
+	int    fd  = raw_connect_rcvbuf(s->port, 32 * 1024);
 	dbuf   acc = { 0 }, b = { 0 };
 	size_t i;
 
@@ -1395,9 +1406,9 @@ test_httpd_destroy_closes_streams(void **state)
 static void
 test_httpd_close_all(void **state)
 {
-	tsrv *s = *state;
-	int   w  = raw_connect(s->port);
-	int   fd = raw_connect(s->port);
+	tsrv *s   = *state;
+	int   w   = raw_connect(s->port);
+	int   fd  = raw_connect(s->port);
 	dbuf  acc = { 0 }, out = { 0 };
 
 	raw_send(w, "GET /watch HTTP/1.1\r\n\r\n");
@@ -1418,9 +1429,9 @@ test_httpd_close_all(void **state)
 static void
 test_httpd_many_idle_streams(void **state)
 {
-	tsrv     *s = *state;
+	tsrv *s = *state;
 	enum { N = 400 };
-	int      *fds = mcf_calloc(N, sizeof(int));
+	int *fds = mcf_calloc(N, sizeof(int));
 
 	for (int i = 0; i < N; i++) {
 		fds[i] = raw_connect(s->port);
@@ -1460,8 +1471,8 @@ typedef struct tmark {
 static void
 mark_fire(void *arg)
 {
-	tmark *m  = arg;
-	size_t n  = strlen(m->log->order);
+	tmark *m = arg;
+	size_t n = strlen(m->log->order);
 	if (n + 1 < sizeof(m->log->order)) {
 		m->log->order[n]     = m->tag;
 		m->log->order[n + 1] = '\0';
@@ -1551,7 +1562,7 @@ test_httpd_timers_order_and_cancel(void **state)
 		tmark    y = { .log = &log, .tag = 'y' };
 		uint64_t id;
 		log.order[0] = '\0';
-		id = ks_httpd_timer_add(h, 0, mark_fire, &y);
+		id           = ks_httpd_timer_add(h, 0, mark_fire, &y);
 		ks_httpd_timer_add(h, 5, stop_fire, h);
 		assert_int_equal(ks_httpd_run(h), MCF_OK);
 		ks_httpd_timer_add(h, 0, mark_fire, &m[9]);
@@ -1565,15 +1576,16 @@ test_httpd_timers_order_and_cancel(void **state)
 	/* Many timers, half cancelled: the rest fire in deadline order. */
 	{
 		enum { N = 2000 };
-		tmark    *ms  = mcf_calloc(N, sizeof(tmark));
-		uint64_t *ids = mcf_calloc(N, sizeof(uint64_t));
-		unsigned  seed = 99;
-		int       want = 0;
-		log.fired = 0;
+		tmark    *ms      = mcf_calloc(N, sizeof(tmark));
+		uint64_t *ids     = mcf_calloc(N, sizeof(uint64_t));
+		unsigned  seed    = 99;
+		int       want    = 0;
+		log.fired         = 0;
 		log.last_deadline = 0;
 		for (int i = 0; i < N; i++) {
-			int d     = (int) ((seed = seed * 1103515245u + 12345u) >>
-                                16) % 40;
+			int d = (int) ((seed = seed * 1103515245u + 12345u)
+			            >> 16)
+			    % 40;
 			ms[i].log = &log;
 			ms[i].due = ks_httpd_now_ms(h) + d;
 			ids[i] = ks_httpd_timer_add(h, d, stress_fire, &ms[i]);
@@ -1639,18 +1651,18 @@ test_httpd_create_errors(void **state)
 	ks_httpd_config cfg = { .listen = "nonsense" };
 	(void) state;
 
-	assert_int_equal(ks_httpd_create(&h, &cfg, err, sizeof(err)),
-	    MCF_EINVAL);
+	assert_int_equal(
+	    ks_httpd_create(&h, &cfg, err, sizeof(err)), MCF_EINVAL);
 	assert_null(h);
 	assert_true(strlen(err) > 0);
 	cfg.listen = "127.0.0.1:99999";
-	assert_int_equal(ks_httpd_create(&h, &cfg, err, sizeof(err)),
-	    MCF_EINVAL);
+	assert_int_equal(
+	    ks_httpd_create(&h, &cfg, err, sizeof(err)), MCF_EINVAL);
 	cfg.listen   = "127.0.0.1:0";
 	cfg.tls_cert = "/nonexistent/cert.pem";
 	cfg.tls_key  = "/nonexistent/key.pem";
-	assert_int_equal(ks_httpd_create(&h, &cfg, err, sizeof(err)),
-	    MCF_EINVAL);
+	assert_int_equal(
+	    ks_httpd_create(&h, &cfg, err, sizeof(err)), MCF_EINVAL);
 	assert_non_null(strstr(err, "tls"));
 	cfg.tls_key = NULL;
 	assert_int_equal(ks_httpd_create(&h, &cfg, NULL, 0), MCF_EINVAL);
@@ -1683,13 +1695,13 @@ make_cert(const char *cert, const char *key)
 	X509_set_issuer_name(x, n);
 	X509V3_set_ctx_nodb(&v3);
 	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
-	    "IP:127.0.0.1,DNS:localhost");
+	ext = X509V3_EXT_conf_nid(
+	    NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
 	assert_non_null(ext);
 	X509_add_ext(x, ext, -1);
 	X509_EXTENSION_free(ext);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
-	    "critical,CA:TRUE");
+	ext = X509V3_EXT_conf_nid(
+	    NULL, &v3, NID_basic_constraints, "critical,CA:TRUE");
 	assert_non_null(ext);
 	X509_add_ext(x, ext, -1);
 	X509_EXTENSION_free(ext);
@@ -1716,7 +1728,7 @@ test_httpd_tls(void **state)
 	tsrv  *s;
 	cresp  r = { 0 };
 	CURL  *e;
-	size_t len = 1000000;
+	size_t len  = 1000000;
 	char  *data = mcf_malloc(len);
 	(void) state;
 
@@ -1756,8 +1768,8 @@ test_httpd_tls(void **state)
 	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	curl_run(e, &r);
 	assert_int_equal(r.code, 200);
-	assert_string_equal(r.body.p,
-	    "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n");
+	assert_string_equal(
+	    r.body.p, "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n");
 	cresp_free(&r);
 	curl_easy_cleanup(e);
 
@@ -1777,8 +1789,8 @@ test_httpd_tls(void **state)
 		e = curl_new(url, &w);
 		curl_easy_setopt(e, CURLOPT_CAINFO, cert);
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 500L * timeout_scale);
-		assert_int_equal(curl_easy_perform(e),
-		    CURLE_OPERATION_TIMEDOUT);
+		assert_int_equal(
+		    curl_easy_perform(e), CURLE_OPERATION_TIMEDOUT);
 		curl_easy_cleanup(e);
 		cresp_free(&w);
 		assert_true(wait_atomic(&s->closes, 1, 2000));
@@ -1825,8 +1837,8 @@ main(void)
 		    teardown_server, NULL },
 		{ "chunked request body", test_httpd_chunked_request_body,
 		    setup_server, teardown_server, NULL },
-		{ "keep-alive reuse", test_httpd_keepalive_reuse,
-		    setup_server, teardown_server, NULL },
+		{ "keep-alive reuse", test_httpd_keepalive_reuse, setup_server,
+		    teardown_server, NULL },
 		{ "pipelined requests in order", test_httpd_pipelining,
 		    setup_server, teardown_server, NULL },
 		{ "oversize body gets 413", test_httpd_oversize_body_413,
@@ -1871,6 +1883,6 @@ main(void)
 		{ "TLS with a self-signed certificate", test_httpd_tls, NULL,
 		    NULL, NULL },
 	};
-	return cmocka_run_group_tests_name("ks_httpd", tests, group_setup,
-	    group_teardown);
+	return cmocka_run_group_tests_name(
+	    "ks_httpd", tests, group_setup, group_teardown);
 }

@@ -21,8 +21,10 @@
 #include "log.h"
 #include "ops.h"
 #include "patch.h"
+#include "protobuf.h"
 #include "selector.h"
 #include "status.h"
+#include "table.h"
 #include "watch.h"
 
 #define MAX_SEGMENTS 16
@@ -199,6 +201,13 @@ send_text(rq *q, int code, const char *text)
 	ks_conn_respond(q->conn, code, "text/plain; charset=utf-8", NULL,
 	    text, strlen(text));
 	log_status(q, code);
+}
+
+static bool
+wants_table(rq *q)
+{
+	return q->sim->opt.table &&
+	    ks_table_wanted(ks_req_header(q->conn, "Accept"));
 }
 
 /* ---- request log --------------------------------------------------- */
@@ -850,6 +859,8 @@ parse_continue(const char *tok, uint64_t *rv, char **start)
 
 typedef struct list_acc {
 	rq            *q;
+	bool           table; /* rows of a Table instead of items */
+	time_t         now;
 	ks_labelsel   *lsel;
 	ks_fieldsel   *fsel;
 	const ks_type *type;
@@ -889,7 +900,14 @@ list_one(void *arg, const char *key, const json_t *obj)
 		 * page exists. */
 		return a->lsel == NULL && a->fsel == NULL;
 	}
-	char *text = mcf_json_dump(obj);
+	char *text;
+	if (a->table) {
+		json_t *row = ks_table_row(a->type, obj, a->now);
+		text        = mcf_json_dump(row);
+		json_decref(row);
+	} else {
+		text = mcf_json_dump(obj);
+	}
 	if (a->count > 0)
 		acc_append(a, ",", 1);
 	acc_append(a, text, strlen(text));
@@ -1023,7 +1041,8 @@ handle_list(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
 	}
 	uint64_t snapshot = at != 0 ? at : cur;
 	list_acc a        = { .q = q, .lsel = lsel, .fsel = fsel, .type = t,
-		       .limit = limit };
+		       .limit = limit, .table = wants_table(q),
+		       .now = time(NULL) };
 	acc_append(&a, "", 0);
 	int rc = ks_plane_list(p, t, ns, at, after, list_one, &a);
 	free(after);
@@ -1050,10 +1069,22 @@ handle_list(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
 	}
 	char *metatext = mcf_json_dump(meta);
 	json_decref(meta);
-	char *head = mcf_asprintf(
-	    "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":%s,"
-	    "\"items\":[",
-	    t->list_kind, gv, metatext);
+	char *head;
+	if (a.table) {
+		json_t *cols     = ks_table_columns(t);
+		char   *colstext = mcf_json_dump(cols);
+		json_decref(cols);
+		head = mcf_asprintf("{\"kind\":\"Table\",\"apiVersion\":"
+				    "\"meta.k8s.io/v1\",\"metadata\":%s,"
+				    "\"columnDefinitions\":%s,\"rows\":[",
+		    metatext, colstext);
+		free(colstext);
+	} else {
+		head = mcf_asprintf(
+		    "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":%s,"
+		    "\"items\":[",
+		    t->list_kind, gv, metatext);
+	}
 	free(metatext);
 	size_t hl    = strlen(head);
 	size_t total = hl + a.len + 3;
@@ -1085,7 +1116,8 @@ handle_watch(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
 		.lsel = lsel, .fsel = fsel,
 		.bookmarks = param_bool(q, "allowWatchBookmarks"),
 		.timeout_ms = q->sim->opt.watch_timeout_ms,
-		.user_agent = ks_req_header(q->conn, "User-Agent") };
+		.user_agent = ks_req_header(q->conn, "User-Agent"),
+		.table = wants_table(q) };
 	if (has_rv && !parse_rv(rvs, &rv)) {
 		send_fail(q, 400, "BadRequest", "invalid resource version: %s",
 		    rvs);
@@ -1164,16 +1196,24 @@ content_is(rq *q, const char *type)
 static json_t *
 parse_body(rq *q, const ks_type *t, bool patch)
 {
-	if (content_is(q, "application/vnd.kubernetes.protobuf")) {
-		send_fail(q, 415, "UnsupportedMediaType",
-		    "the body of the request was in an unknown format - "
-		    "accepted media types include: application/json, "
-		    "application/yaml");
-		return NULL;
-	}
 	json_error_t e;
-	json_t *body = json_loadb(q->req->body, q->req->body_len,
-	    JSON_REJECT_DUPLICATES, &e);
+	json_t      *body = NULL;
+	if (content_is(q, "application/vnd.kubernetes.protobuf") && !patch) {
+		char err[256];
+		int  rc = ks_pb_decode((const unsigned char *) q->req->body,
+		     q->req->body_len, &body, err, sizeof(err));
+		if (rc == KS_PB_UNSUPPORTED) {
+			send_fail(q, 415, "UnsupportedMediaType", "%s", err);
+			return NULL;
+		}
+		if (rc != KS_PB_OK) {
+			send_fail(q, 400, "BadRequest", "%s", err);
+			return NULL;
+		}
+	} else {
+		body = json_loadb(q->req->body, q->req->body_len,
+		    JSON_REJECT_DUPLICATES, &e);
+	}
 	if (body == NULL) {
 		send_fail(q, 400, "BadRequest",
 		    "the body of the request could not be decoded as JSON: %s "
@@ -1393,7 +1433,17 @@ handle_resource(rq *q, size_t first)
 			    ks_fieldsel_parse(sel, t->fields, err, sizeof(err)));
 			return;
 		}
-		ks_ops_get(q->sim, q->plane, t, ns, name, &r);
+		if (ks_ops_get(q->sim, q->plane, t, ns, name, &r) == 0 &&
+		    wants_table(q)) {
+			const char *rv = mcf_json_path_str(r.body,
+			    "metadata.resourceVersion");
+			json_t *tbl = json_pack("{s:s,s:s,s:{s:s},s:o,s:[o]}",
+			    "kind", "Table", "apiVersion", "meta.k8s.io/v1",
+			    "metadata", "resourceVersion", rv ? rv : "",
+			    "columnDefinitions", ks_table_columns(t), "rows",
+			    ks_table_row(t, r.body, time(NULL)));
+			ks_ok(&r, 200, tbl);
+		}
 	} else if (strcmp(m, "POST") == 0) {
 		if (name != NULL) {
 			send_fail(q, 405, "MethodNotAllowed",

@@ -173,9 +173,9 @@ typedef struct ks_reqdata {
 } ks_reqdata;
 
 struct ks_conn {
-	ks_httpd   *h;   /* borrowed: the server */
-	int         fd;  /* -1 once released */
-	uint32_t    ev;  /* epoll interest currently registered */
+	ks_httpd   *h;  /* borrowed: the server */
+	int         fd; /* -1 once released */
+	uint32_t    ev; /* epoll interest currently registered */
 	uint64_t    id;
 	SSL        *ssl; /* owned; NULL for plain HTTP */
 	ks_buf      in;
@@ -188,27 +188,27 @@ struct ks_conn {
 	uint8_t cs;   /* enum ks_chunk */
 
 	/* Parser positions, relative to in.off. */
-	size_t   hscan;    /* head: bytes already scanned */
-	size_t   hline;    /* head: start of the current line */
-	size_t   lscan;    /* chunked: bytes of the current line scanned */
-	size_t   trailers; /* chunked: trailer bytes so far */
+	size_t   hscan;     /* head: bytes already scanned */
+	size_t   hline;     /* head: start of the current line */
+	size_t   lscan;     /* chunked: bytes of the current line scanned */
+	size_t   trailers;  /* chunked: trailer bytes so far */
 	uint64_t remaining; /* body bytes left (length or current chunk) */
 
 	bool keepalive;
 	bool http10;
-	bool head_only;   /* HEAD request: no body in the response */
-	bool stream_raw;  /* stream without chunk framing (HTTP/1.0) */
-	bool closed;      /* close callback has run; API calls are no-ops */
-	bool zombie;      /* closed, still flushing or lingering */
-	bool shut;        /* shutdown(SHUT_WR) done (lingering) */
-	bool failed;      /* I/O error seen; close at top level */
-	bool peer_eof;    /* peer finished sending */
-	bool ssl_fatal;   /* no more SSL calls except SSL_free */
-	bool touched;     /* on h->touched */
-	bool need_input;  /* touched: run the parser */
-	bool try_read;    /* touched: attempt a read (TLS data buffered) */
-	bool rd_want_wr;  /* SSL_read wants the socket writable */
-	bool wr_want_rd;  /* SSL_write wants the socket readable */
+	bool head_only;  /* HEAD request: no body in the response */
+	bool stream_raw; /* stream without chunk framing (HTTP/1.0) */
+	bool closed;     /* close callback has run; API calls are no-ops */
+	bool zombie;     /* closed, still flushing or lingering */
+	bool shut;       /* shutdown(SHUT_WR) done (lingering) */
+	bool failed;     /* I/O error seen; close at top level */
+	bool peer_eof;   /* peer finished sending */
+	bool ssl_fatal;  /* no more SSL calls except SSL_free */
+	bool touched;    /* on h->touched */
+	bool need_input; /* touched: run the parser */
+	bool try_read;   /* touched: attempt a read (TLS data buffered) */
+	bool rd_want_wr; /* SSL_read wants the socket writable */
+	bool wr_want_rd; /* SSL_write wants the socket readable */
 
 	uint64_t timer;    /* close/linger timer id, 0 when none */
 	uint64_t progress; /* bytes moved; lets the close timer see activity */
@@ -245,12 +245,12 @@ typedef struct ks_post {
 } ks_post;
 
 struct ks_httpd {
-	int      lfd;  /* listening socket */
-	int      efd;  /* eventfd: stop and posts */
-	int      epfd; /* epoll instance */
-	int      port;
-	SSL_CTX *ctx;      /* owned; NULL for plain HTTP */
-	BIO_METHOD *biom;  /* owned; NULL for plain HTTP */
+	int           lfd;  /* listening socket */
+	int           efd;  /* eventfd: stop and posts */
+	int           epfd; /* epoll instance */
+	int           port;
+	SSL_CTX      *ctx;  /* owned; NULL for plain HTTP */
+	BIO_METHOD   *biom; /* owned; NULL for plain HTTP */
 	size_t        max_body;
 	ks_handler_fn handler;
 	void         *handler_arg;
@@ -259,12 +259,12 @@ struct ks_httpd {
 	bool       accept_paused;
 	bool       destroying;
 
-	uint64_t next_conn_id;
-	uint64_t next_req_id;
-	size_t   nconns;
-	ks_conn *conns;   /* every connection owning a socket */
-	ks_conn *touched; /* needing service at the end of the iteration */
-	ks_conn *dead;    /* released; freed at the end of the iteration */
+	uint64_t    next_conn_id;
+	uint64_t    next_req_id;
+	size_t      nconns;
+	ks_conn    *conns;   /* every connection owning a socket */
+	ks_conn    *touched; /* needing service at the end of the iteration */
+	ks_conn    *dead;    /* released; freed at the end of the iteration */
 	ks_reqdata *garbage; /* retired requests, freed likewise */
 
 	/* Timers. */
@@ -316,8 +316,7 @@ unlock(pthread_mutex_t *m)
 		mcf_panic("pthread_mutex_unlock");
 }
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -422,8 +421,8 @@ buf_consume(ks_buf *b, size_t n)
 static bool
 is_tchar(unsigned char ch)
 {
-	if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	    (ch >= '0' && ch <= '9'))
+	if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+	    || (ch >= '0' && ch <= '9'))
 		return true;
 	return ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
 }
@@ -432,8 +431,8 @@ is_tchar(unsigned char ch)
 static bool
 token_in_list(const char *list, const char *tok)
 {
-	size_t tl = strlen(tok);
-	const char *p = list;
+	size_t      tl = strlen(tok);
+	const char *p  = list;
 
 	while (*p) {
 		const char *e;
@@ -457,49 +456,92 @@ static const char *
 status_reason(int status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 101: return "Switching Protocols";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 203: return "Non-Authoritative Information";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 303: return "See Other";
-	case 304: return "Not Modified";
-	case 307: return "Temporary Redirect";
-	case 308: return "Permanent Redirect";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 406: return "Not Acceptable";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 410: return "Gone";
-	case 411: return "Length Required";
-	case 412: return "Precondition Failed";
-	case 413: return "Request Entity Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 416: return "Range Not Satisfiable";
-	case 417: return "Expectation Failed";
-	case 422: return "Unprocessable Entity";
-	case 425: return "Too Early";
-	case 426: return "Upgrade Required";
-	case 428: return "Precondition Required";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Unknown";
+	case 100:
+		return "Continue";
+	case 101:
+		return "Switching Protocols";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 203:
+		return "Non-Authoritative Information";
+	case 204:
+		return "No Content";
+	case 206:
+		return "Partial Content";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 303:
+		return "See Other";
+	case 304:
+		return "Not Modified";
+	case 307:
+		return "Temporary Redirect";
+	case 308:
+		return "Permanent Redirect";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 406:
+		return "Not Acceptable";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 410:
+		return "Gone";
+	case 411:
+		return "Length Required";
+	case 412:
+		return "Precondition Failed";
+	case 413:
+		return "Request Entity Too Large";
+	case 414:
+		return "URI Too Long";
+	case 415:
+		return "Unsupported Media Type";
+	case 416:
+		return "Range Not Satisfiable";
+	case 417:
+		return "Expectation Failed";
+	case 422:
+		return "Unprocessable Entity";
+	case 425:
+		return "Too Early";
+	case 426:
+		return "Upgrade Required";
+	case 428:
+		return "Precondition Required";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -508,19 +550,20 @@ status_reason(int status)
 static const char *
 http_date(ks_httpd *h)
 {
-	static const char wd[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu",
-		"Fri", "Sat" };
+	static const char wd[7][4]
+	    = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
 	static const char mo[12][4] = { "Jan", "Feb", "Mar", "Apr", "May",
 		"Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	time_t    now = time(NULL);
-	struct tm tm;
+	time_t            now       = time(NULL);
+	struct tm         tm;
 
 	if (now == h->date_sec && h->date[0] != '\0')
 		return h->date;
 	gmtime_r(&now, &tm);
-	snprintf(h->date, sizeof(h->date), "%s, %02d %s %04d %02d:%02d:%02d GMT",
-	    wd[tm.tm_wday % 7], tm.tm_mday, mo[tm.tm_mon % 12],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	snprintf(h->date, sizeof(h->date),
+	    "%s, %02d %s %04d %02d:%02d:%02d GMT", wd[tm.tm_wday % 7],
+	    tm.tm_mday, mo[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec);
 	h->date_sec = now;
 	return h->date;
 }
@@ -540,7 +583,7 @@ timer_less(const ks_httpd *h, uint32_t a, uint32_t b)
 static void
 heap_set(ks_httpd *h, uint32_t i, uint32_t slot)
 {
-	h->theap[i]           = slot;
+	h->theap[i]         = slot;
 	h->tslots[slot].pos = i;
 }
 
@@ -568,7 +611,8 @@ heap_down(ks_httpd *h, uint32_t i)
 		if (l >= h->nheap)
 			break;
 		m = l;
-		if (l + 1 < h->nheap && timer_less(h, h->theap[l + 1], h->theap[l]))
+		if (l + 1 < h->nheap
+		    && timer_less(h, h->theap[l + 1], h->theap[l]))
 			m = l + 1;
 		if (!timer_less(h, h->theap[m], slot))
 			break;
@@ -620,19 +664,21 @@ ks_httpd_timer_add(ks_httpd *h, int64_t delay_ms, ks_timer_fn fn, void *arg)
 			uint32_t cap = h->tslotcap ? h->tslotcap * 2 : 64;
 			if (cap <= h->tslotcap || cap == UINT32_MAX)
 				mcf_panic("too many timers");
-			h->tslots = mcf_realloc(h->tslots, cap * sizeof(ks_tslot));
-			h->theap = mcf_realloc(h->theap, cap * sizeof(uint32_t));
+			h->tslots
+			    = mcf_realloc(h->tslots, cap * sizeof(ks_tslot));
+			h->theap
+			    = mcf_realloc(h->theap, cap * sizeof(uint32_t));
 			h->tslotcap = cap;
 		}
-		slot              = h->ntslots++;
+		slot                = h->ntslots++;
 		h->tslots[slot].gen = 1;
 	}
-	s           = &h->tslots[slot];
-	s->deadline = mono_ms() + delay_ms;
-	s->seq      = h->tseq++;
-	s->fn       = fn;
-	s->arg      = arg;
-	s->armed    = true;
+	s                  = &h->tslots[slot];
+	s->deadline        = mono_ms() + delay_ms;
+	s->seq             = h->tseq++;
+	s->fn              = fn;
+	s->arg             = arg;
+	s->armed           = true;
 	h->theap[h->nheap] = slot;
 	s->pos             = h->nheap++;
 	heap_up(h, s->pos);
@@ -784,8 +830,8 @@ alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 }
 
 static int
-tls_setup(ks_httpd *h, const char *cert, const char *key, char *err,
-    size_t errlen)
+tls_setup(
+    ks_httpd *h, const char *cert, const char *key, char *err, size_t errlen)
 {
 	char          ebuf[256];
 	unsigned long e;
@@ -795,11 +841,11 @@ tls_setup(ks_httpd *h, const char *cert, const char *key, char *err,
 	if (h->ctx == NULL)
 		goto fail;
 	SSL_CTX_set_min_proto_version(h->ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(h->ctx,
-	    SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_options(
+	    h->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(h->ctx,
-	    SSL_MODE_ENABLE_PARTIAL_WRITE |
-	        SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	    SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+	        | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_alpn_select_cb(h->ctx, alpn_select, NULL);
 	if (SSL_CTX_use_certificate_chain_file(h->ctx, cert) != 1)
 		goto fail;
@@ -825,8 +871,8 @@ fail:
 	e = ERR_get_error();
 	ERR_error_string_n(e, ebuf, sizeof(ebuf));
 	ERR_clear_error();
-	seterr(err, errlen, "tls: cannot use certificate %s / key %s: %s", cert,
-	    key, e ? ebuf : "unknown error");
+	seterr(err, errlen, "tls: cannot use certificate %s / key %s: %s",
+	    cert, key, e ? ebuf : "unknown error");
 	return MCF_EINVAL;
 }
 
@@ -957,8 +1003,8 @@ conn_touch(ks_conn *c)
 static bool
 reading_enabled(const ks_conn *c)
 {
-	return !c->closed && !c->failed && !c->peer_eof && c->rs != RS_DONE &&
-	    buf_used(&c->in) < KS_IN_CAP;
+	return !c->closed && !c->failed && !c->peer_eof && c->rs != RS_DONE
+	    && buf_used(&c->in) < KS_IN_CAP;
 }
 
 static void
@@ -982,10 +1028,12 @@ conn_update_events(ks_conn *c)
 	}
 	if (want != c->ev) {
 		struct epoll_event ev = { .events = want, .data.ptr = c };
-		if (epoll_ctl(c->h->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		if (epoll_ctl(c->h->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) {
 			c->ev = want;
-		else
+		} else {
 			c->failed = true;
+			conn_touch(c);
+		}
 	}
 }
 
@@ -1082,8 +1130,8 @@ conn_timer_cb(void *arg)
 	c->timer   = 0;
 	if (!c->shut && c->progress != c->timer_progress) {
 		c->timer_progress = c->progress;
-		c->timer = ks_httpd_timer_add(c->h, KS_CLOSE_IDLE_MS,
-		    conn_timer_cb, c);
+		c->timer          = ks_httpd_timer_add(
+		             c->h, KS_CLOSE_IDLE_MS, conn_timer_cb, c);
 		return;
 	}
 	conn_release(c, false);
@@ -1101,7 +1149,8 @@ conn_close_graceful(ks_conn *c)
 		return;
 	buf_free(&c->in);
 	c->timer_progress = c->progress;
-	c->timer = ks_httpd_timer_add(c->h, KS_CLOSE_IDLE_MS, conn_timer_cb, c);
+	c->timer
+	    = ks_httpd_timer_add(c->h, KS_CLOSE_IDLE_MS, conn_timer_cb, c);
 	conn_touch(c);
 }
 
@@ -1127,8 +1176,8 @@ zombie_step(ks_conn *c)
 		}
 	}
 	if (!c->shut) {
-		if (c->ssl != NULL && !c->ssl_fatal &&
-		    SSL_is_init_finished(c->ssl)) {
+		if (c->ssl != NULL && !c->ssl_fatal
+		    && SSL_is_init_finished(c->ssl)) {
 			ERR_clear_error();
 			SSL_shutdown(c->ssl);
 			ERR_clear_error();
@@ -1140,8 +1189,8 @@ zombie_step(ks_conn *c)
 			return;
 		}
 		ks_httpd_timer_cancel(c->h, c->timer);
-		c->timer = ks_httpd_timer_add(c->h, KS_LINGER_MS, conn_timer_cb,
-		    c);
+		c->timer
+		    = ks_httpd_timer_add(c->h, KS_LINGER_MS, conn_timer_cb, c);
 	}
 	conn_update_events(c);
 }
@@ -1156,7 +1205,8 @@ zombie_io(ks_conn *c, uint32_t ev)
 	if (c->shut && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
 		/* Lingering: discard until the peer closes. */
 		for (int i = 0; i < KS_READS_PER_EVENT; i++) {
-			ssize_t n = recv(c->fd, c->h->rbuf, sizeof(c->h->rbuf), 0);
+			ssize_t n
+			    = recv(c->fd, c->h->rbuf, sizeof(c->h->rbuf), 0);
 			if (n > 0)
 				continue;
 			if (n < 0 && (errno == EINTR))
@@ -1217,8 +1267,8 @@ response_end(ks_conn *c)
 static bool
 can_respond(const ks_conn *c)
 {
-	return c != NULL && !c->closed && c->rs == RS_HANDLING &&
-	    c->resp == RESP_NONE;
+	return c != NULL && !c->closed && c->rs == RS_HANDLING
+	    && c->resp == RESP_NONE;
 }
 
 void
@@ -1230,6 +1280,8 @@ ks_conn_respond(ks_conn *c, int status, const char *content_type,
 
 	if (!can_respond(c))
 		return;
+	if (body == NULL)
+		len = 0;
 	has_body = !(status < 200 || status == 204 || status == 304);
 	if (has_body)
 		snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", len);
@@ -1241,8 +1293,8 @@ ks_conn_respond(ks_conn *c, int status, const char *content_type,
 }
 
 void
-ks_conn_stream_begin(ks_conn *c, int status, const char *content_type,
-    const char *headers)
+ks_conn_stream_begin(
+    ks_conn *c, int status, const char *content_type, const char *headers)
 {
 	if (!can_respond(c))
 		return;
@@ -1262,8 +1314,8 @@ ks_conn_stream_begin(ks_conn *c, int status, const char *content_type,
 void
 ks_conn_stream_write(ks_conn *c, const void *data, size_t len)
 {
-	if (c == NULL || c->closed || c->rs != RS_HANDLING ||
-	    c->resp != RESP_STREAM || len == 0 || c->head_only)
+	if (c == NULL || c->closed || c->rs != RS_HANDLING
+	    || c->resp != RESP_STREAM || len == 0 || c->head_only)
 		return;
 	if (c->stream_raw) {
 		buf_append(&c->out, data, len);
@@ -1279,8 +1331,8 @@ ks_conn_stream_write(ks_conn *c, const void *data, size_t len)
 void
 ks_conn_stream_end(ks_conn *c, enum ks_stream_end how)
 {
-	if (c == NULL || c->closed || c->rs != RS_HANDLING ||
-	    c->resp != RESP_STREAM)
+	if (c == NULL || c->closed || c->rs != RS_HANDLING
+	    || c->resp != RESP_STREAM)
 		return;
 	if (how == KS_END_ABRUPT) {
 		ks_conn_close(c, false);
@@ -1445,10 +1497,10 @@ dispatch(ks_conn *c)
 /* Parses the request line and the header lines of the NUL-terminated copy
  * `head`.  Returns 0 or the HTTP status to reject the request with. */
 static int
-parse_head_lines(ks_conn *c, ks_reqdata *r, char *head, size_t hlen,
-    char *pathbuf)
+parse_head_lines(
+    ks_conn *c, ks_reqdata *r, char *head, size_t hlen, char *pathbuf)
 {
-	char  *end = head + hlen;
+	char  *end  = head + hlen;
 	char  *line = head;
 	char  *nl, *sp1, *sp2, *ver, *t;
 	size_t len, pl;
@@ -1477,8 +1529,8 @@ parse_head_lines(ks_conn *c, ks_reqdata *r, char *head, size_t hlen,
 		if (*p <= 0x20 || *p == 0x7f)
 			return 400;
 	ver = sp2 + 1;
-	if (strncmp(ver, "HTTP/", 5) != 0 || ver[5] < '0' || ver[5] > '9' ||
-	    ver[6] != '.' || ver[7] < '0' || ver[7] > '9' || ver[8] != '\0')
+	if (strncmp(ver, "HTTP/", 5) != 0 || ver[5] < '0' || ver[5] > '9'
+	    || ver[6] != '.' || ver[7] < '0' || ver[7] > '9' || ver[8] != '\0')
 		return 400;
 	if (ver[5] != '1')
 		return ver[5] > '1' ? 505 : 400;
@@ -1486,7 +1538,7 @@ parse_head_lines(ks_conn *c, ks_reqdata *r, char *head, size_t hlen,
 
 	pl = strcspn(t, "?");
 	memcpy(pathbuf, t, pl);
-	pathbuf[pl]     = '\0';
+	pathbuf[pl]   = '\0';
 	r->req.method = line;
 	r->req.target = t;
 	r->req.path   = pathbuf;
@@ -1541,8 +1593,10 @@ parse_head_lines(ks_conn *c, ks_reqdata *r, char *head, size_t hlen,
 			if (r->hdrs[i].name == NULL)
 				continue;
 			for (size_t j = i + 1; j < n && !dup; j++)
-				dup = r->hdrs[j].name != NULL &&
-				    strcasecmp(r->hdrs[i].name, r->hdrs[j].name) == 0;
+				dup = r->hdrs[j].name != NULL
+				    && strcasecmp(
+				           r->hdrs[i].name, r->hdrs[j].name)
+				        == 0;
 			if (!dup)
 				continue;
 			if (r->joined == NULL)
@@ -1551,8 +1605,9 @@ parse_head_lines(ks_conn *c, ks_reqdata *r, char *head, size_t hlen,
 			memcpy(r->joined + apos, r->hdrs[i].value, vl);
 			for (size_t j = i + 1; j < n; j++) {
 				size_t l2;
-				if (r->hdrs[j].name == NULL ||
-				    strcasecmp(r->hdrs[i].name, r->hdrs[j].name))
+				if (r->hdrs[j].name == NULL
+				    || strcasecmp(
+				        r->hdrs[i].name, r->hdrs[j].name))
 					continue;
 				l2 = strlen(r->hdrs[j].value);
 				memcpy(r->joined + apos + vl, ", ", 2);
@@ -1629,7 +1684,8 @@ setup_request(ks_conn *c, ks_reqdata *r)
 	}
 	if (c->body == BODY_NONE)
 		return dispatch(c);
-	if (exp != NULL && !c->http10 && strcasecmp(exp, "100-continue") == 0) {
+	if (exp != NULL && !c->http10
+	    && strcasecmp(exp, "100-continue") == 0) {
 		buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
 		conn_flush(c);
 	}
@@ -1640,17 +1696,17 @@ setup_request(ks_conn *c, ks_reqdata *r)
 static int
 start_request(ks_conn *c, size_t hlen)
 {
-	const char *src = c->in.data + c->in.off;
-	const char *nl1 = memchr(src, '\n', hlen);
-	size_t      l1  = (size_t) (nl1 - src);
+	const char *src    = c->in.data + c->in.off;
+	const char *nl1    = memchr(src, '\n', hlen);
+	size_t      l1     = (size_t) (nl1 - src);
 	size_t      nlines = 0;
 	size_t      sz;
 	ks_reqdata *r;
 	char       *head, *pathbuf;
 	int         st;
 
-	for (const char *p = src; (p = memchr(p, '\n', hlen - (size_t) (p - src)));
-	     p++)
+	for (const char *p = src;
+	     (p = memchr(p, '\n', hlen - (size_t) (p - src))); p++)
 		nlines++;
 	sz = sizeof(ks_reqdata) + nlines * sizeof(ks_hdr) + hlen + 1 + l1 + 1;
 	r  = mcf_calloc(1, sz);
@@ -1776,7 +1832,7 @@ parse_chunked(ks_conn *c)
 			return fail_request(c, 400);
 		p = b->data + b->off;
 		for (; i < ll; i++) {
-			int d;
+			int  d;
 			char ch = p[i];
 			if (ch >= '0' && ch <= '9')
 				d = ch - '0';
@@ -1946,7 +2002,7 @@ conn_io(ks_conn *c, uint32_t ev)
 		return;
 	}
 	if ((ev & EPOLLOUT) || (c->wr_want_rd && (ev & EPOLLIN))) {
-		size_t had = buf_used(&c->out);
+		size_t had    = buf_used(&c->out);
 		c->wr_want_rd = false;
 		conn_flush(c);
 		if (c->failed) {
@@ -1964,8 +2020,8 @@ conn_io(ks_conn *c, uint32_t ev)
 			}
 		}
 	}
-	if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ||
-	    (c->rd_want_wr && (ev & EPOLLOUT))) {
+	if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+	    || (c->rd_want_wr && (ev & EPOLLOUT))) {
 		if (reading_enabled(c)) {
 			c->rd_want_wr = false;
 			conn_read(c);
@@ -2020,8 +2076,8 @@ touched_run(ks_httpd *h)
 		}
 		/* Input may have been paused, and OpenSSL may hold decrypted
 		 * bytes that epoll cannot report. */
-		if (c->try_read ||
-		    (c->ssl != NULL && SSL_has_pending(c->ssl))) {
+		if (c->try_read
+		    || (c->ssl != NULL && SSL_has_pending(c->ssl))) {
 			c->try_read = false;
 			if (reading_enabled(c)) {
 				conn_read(c);
@@ -2134,19 +2190,19 @@ on_accept(ks_httpd *h)
 		int fd = accept4(h->lfd, (struct sockaddr *) &ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED ||
-			    errno == EPROTO)
+			if (errno == EINTR || errno == ECONNABORTED
+			    || errno == EPROTO)
 				continue;
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
+			if (errno == EMFILE || errno == ENFILE
+			    || errno == ENOBUFS || errno == ENOMEM) {
 				/* Level-triggered: stop listening for a
 				 * moment rather than spin. */
-				struct epoll_event ev = { .events = 0,
-					.data.ptr = &h->lfd };
+				struct epoll_event ev
+				    = { .events = 0, .data.ptr = &h->lfd };
 				epoll_ctl(h->epfd, EPOLL_CTL_MOD, h->lfd, &ev);
 				h->accept_paused = true;
-				ks_httpd_timer_add(h, KS_ACCEPT_PAUSE_MS,
-				    accept_resume, h);
+				ks_httpd_timer_add(
+				    h, KS_ACCEPT_PAUSE_MS, accept_resume, h);
 			}
 			return;
 		}
@@ -2179,7 +2235,7 @@ on_wake(ks_httpd *h)
 static void
 wake(ks_httpd *h)
 {
-	uint64_t one = 1;
+	uint64_t one   = 1;
 	int      saved = errno;
 	while (write(h->efd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
@@ -2189,26 +2245,26 @@ wake(ks_httpd *h)
 static int
 open_listener(ks_httpd *h, const char *listen_addr, char *err, size_t errlen)
 {
-	char             host[256];
-	const char      *port;
-	const char      *colon;
-	struct addrinfo  hints, *res = NULL, *ai;
-	int              rc, saved = 0;
-	char            *endp;
-	long             pv;
+	char            host[256];
+	const char     *port;
+	const char     *colon;
+	struct addrinfo hints, *res = NULL, *ai;
+	int             rc, saved   = 0;
+	char           *endp;
+	long            pv;
 
 	if (listen_addr[0] == '[') {
 		const char *rb = strchr(listen_addr, ']');
-		if (rb == NULL || rb[1] != ':' ||
-		    (size_t) (rb - listen_addr - 1) >= sizeof(host))
+		if (rb == NULL || rb[1] != ':'
+		    || (size_t) (rb - listen_addr - 1) >= sizeof(host))
 			goto bad;
 		memcpy(host, listen_addr + 1, (size_t) (rb - listen_addr - 1));
 		host[rb - listen_addr - 1] = '\0';
 		port                       = rb + 2;
 	} else {
 		colon = strrchr(listen_addr, ':');
-		if (colon == NULL ||
-		    (size_t) (colon - listen_addr) >= sizeof(host))
+		if (colon == NULL
+		    || (size_t) (colon - listen_addr) >= sizeof(host))
 			goto bad;
 		memcpy(host, listen_addr, (size_t) (colon - listen_addr));
 		host[colon - listen_addr] = '\0';
@@ -2216,16 +2272,16 @@ open_listener(ks_httpd *h, const char *listen_addr, char *err, size_t errlen)
 	}
 	errno = 0;
 	pv    = strtol(port, &endp, 10);
-	if (*port == '\0' || *endp != '\0' || errno != 0 || pv < 0 ||
-	    pv > 65535)
+	if (*port == '\0' || *endp != '\0' || errno != 0 || pv < 0
+	    || pv > 65535)
 		goto bad;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family   = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags    = AI_PASSIVE | AI_NUMERICSERV;
-	rc = getaddrinfo(host[0] && strcmp(host, "*") ? host : NULL, port,
-	    &hints, &res);
+	rc                = getaddrinfo(
+	                   host[0] && strcmp(host, "*") ? host : NULL, port, &hints, &res);
 	if (rc != 0) {
 		seterr(err, errlen, "listen %s: %s", listen_addr,
 		    gai_strerror(rc));
@@ -2241,8 +2297,8 @@ open_listener(ks_httpd *h, const char *listen_addr, char *err, size_t errlen)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-		    listen(fd, 4096) != 0) {
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0
+		    || listen(fd, 4096) != 0) {
 			saved = errno;
 			close(fd);
 			continue;
@@ -2310,8 +2366,8 @@ httpd_free(ks_httpd *h)
 }
 
 int
-ks_httpd_create(ks_httpd **out, const ks_httpd_config *cfg, char *err,
-    size_t errlen)
+ks_httpd_create(
+    ks_httpd **out, const ks_httpd_config *cfg, char *err, size_t errlen)
 {
 	ks_httpd          *h;
 	struct epoll_event ev;
@@ -2325,9 +2381,9 @@ ks_httpd_create(ks_httpd **out, const ks_httpd_config *cfg, char *err,
 		seterr(err, errlen, "tls: need both a certificate and a key");
 		return MCF_EINVAL;
 	}
-	h = mcf_calloc(1, sizeof(*h));
+	h      = mcf_calloc(1, sizeof(*h));
 	h->lfd = h->efd = h->epfd = -1;
-	h->tfree       = UINT32_MAX;
+	h->tfree                  = UINT32_MAX;
 	h->max_body    = cfg->max_body ? cfg->max_body : KS_DEFAULT_MAX_BODY;
 	h->handler     = cfg->handler;
 	h->handler_arg = cfg->handler_arg;
@@ -2335,8 +2391,8 @@ ks_httpd_create(ks_httpd **out, const ks_httpd_config *cfg, char *err,
 	if (pthread_mutex_init(&h->mtx, NULL) != 0)
 		mcf_panic("pthread_mutex_init");
 
-	rc = open_listener(h, cfg->listen ? cfg->listen : "127.0.0.1:0", err,
-	    errlen);
+	rc = open_listener(
+	    h, cfg->listen ? cfg->listen : "127.0.0.1:0", err, errlen);
 	if (rc != MCF_OK)
 		goto fail;
 	if (cfg->tls_cert != NULL) {
@@ -2428,7 +2484,7 @@ ks_httpd_run(ks_httpd *h)
 
 	while (!atomic_load(&h->stop)) {
 		int timeout = h->touched != NULL ? 0 : timers_timeout(h);
-		int n       = epoll_wait(h->epfd, evs, KS_EPOLL_EVENTS, timeout);
+		int n = epoll_wait(h->epfd, evs, KS_EPOLL_EVENTS, timeout);
 		if (n < 0) {
 			if (errno != EINTR) {
 				rc = MCF_ESYS;

@@ -26,7 +26,10 @@
  * Responses: the handler either answers at once (ks_conn_respond), starts a
  * chunked stream (ks_conn_stream_begin ... ks_conn_stream_end), or keeps the
  * request pending and answers later from a timer or another event — the
- * connection stays open and is still watched for hang-ups.
+ * connection stays open and is still watched for hang-ups.  A peer that
+ * shuts down its sending side while a response is pending or streaming is
+ * treated as gone (as nginx and Go's net/http do), so half-closing clients
+ * only get responses the handler sends at once.
  *
  * Closing and re-entrancy: the close callback (ks_conn_on_close) runs
  * exactly once per connection.  It runs synchronously inside

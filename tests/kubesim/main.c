@@ -152,7 +152,7 @@ main(int argc, char **argv)
 {
 	char   *listen = NULL, *tls_cert = NULL, *tls_key = NULL;
 	char   *kubeconfig_out = NULL, *discovery = NULL, *gitversion = NULL;
-	char   *log_level = NULL;
+	char   *log_level = NULL, *table = NULL;
 	int64_t history = 0, seed = 0, request_log = 0;
 	int64_t ready_after = -1, bookmark = 0, watch_timeout = 0;
 	bool    rv0_ignores_limit = true;
@@ -188,6 +188,8 @@ main(int argc, char **argv)
 		    "aggregated", "discovery form offered to clients that ask "
 				  "for the aggregated one",
 		    &discovery },
+		{ "table", MCF_FLAG_STRING, "on|off", "on",
+		    "answer kubectl get with server-side Table output", &table },
 		{ "gitversion", MCF_FLAG_STRING, "VERSION", "v1.32.4",
 		    "version reported by /version", &gitversion },
 		{ "seed", MCF_FLAG_INT, "N", "0",
@@ -239,6 +241,11 @@ main(int argc, char **argv)
 		    discovery);
 		goto out;
 	}
+	if (strcmp(table, "on") != 0 && strcmp(table, "off") != 0) {
+		fprintf(stderr, "kubesim: --table: want on or off, got \"%s\"\n",
+		    table);
+		goto out;
+	}
 	if (history < 1 || request_log < 0 || bookmark <= 0 ||
 	    watch_timeout <= 0) {
 		fprintf(stderr, "kubesim: %s must be positive\n",
@@ -262,6 +269,7 @@ main(int argc, char **argv)
 		   .history           = (size_t) history,
 		   .rv0_ignores_limit = rv0_ignores_limit,
 		   .legacy_discovery  = strcmp(discovery, "legacy") == 0,
+		   .table             = strcmp(table, "on") == 0,
 		   .gitversion        = gitversion,
 		   .request_log       = (size_t) request_log,
 	};

@@ -26,6 +26,7 @@ typedef struct ks_sim_options {
 	size_t      history;            /* --history-events */
 	bool        rv0_ignores_limit;  /* --rv0-ignores-limit */
 	bool        legacy_discovery;   /* --discovery legacy */
+	bool        table;              /* --table on: Table for kubectl get */
 	const char *gitversion;         /* --gitversion */
 	size_t      request_log;        /* entries kept for /_sim/requests */
 } ks_sim_options;

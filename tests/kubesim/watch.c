@@ -19,6 +19,7 @@
 #include "json.h"
 #include "log.h"
 #include "status.h"
+#include "table.h"
 
 #define DEFAULT_BUFFER_LIMIT (16u << 20)
 
@@ -51,6 +52,9 @@ struct watch {
 	uint64_t       bookmark_timer;
 	int64_t        started_ms;
 	char          *ua;    /* owned */
+	ks_type       *ttype; /* Table form: private copy of what rows need
+				 (owned), NULL for plain JSON */
+	bool           columns_sent;
 	watch         *prev, *next;         /* plane list */
 	watch         *all_prev, *all_next; /* hub list */
 };
@@ -117,6 +121,32 @@ write_json_event(watch *w, const char *type, const json_t *obj)
 	char *text = mcf_json_dump(obj);
 	write_event(w, type, text, strlen(text));
 	free(text);
+}
+
+/* An object event in the Table form: a one-row Table; only the first
+ * carries the column definitions, as the real server's watch encoder does
+ * (kubectl would print the header again otherwise). */
+static void
+write_table_event(watch *w, const char *type, const json_t *obj)
+{
+	const char *rv = mcf_json_path_str(obj, "metadata.resourceVersion");
+	json_t *tbl = json_pack("{s:s,s:s,s:{s:s},s:o,s:[o]}", "kind", "Table",
+	    "apiVersion", "meta.k8s.io/v1", "metadata", "resourceVersion",
+	    rv ? rv : "", "columnDefinitions",
+	    w->columns_sent ? json_array() : ks_table_columns(w->ttype),
+	    "rows", ks_table_row(w->ttype, obj, time(NULL)));
+	w->columns_sent = true;
+	write_json_event(w, type, tbl);
+	json_decref(tbl);
+}
+
+static void
+write_obj_event(watch *w, const char *type, const json_t *obj)
+{
+	if (w->ttype != NULL)
+		write_table_event(w, type, obj);
+	else
+		write_json_event(w, type, obj);
 }
 
 static void watch_end(watch *w);
@@ -186,6 +216,7 @@ watch_free(watch *w)
 	free(w->gv);
 	free(w->ns);
 	free(w->ua);
+	ks_type_free(w->ttype);
 	free(w);
 }
 
@@ -258,12 +289,16 @@ deliver(watch *w, const ks_event *ev, const char **text, size_t *textlen)
 		type = "DELETED";
 	else
 		return;
-	if (*text == NULL) {
-		char *t  = mcf_json_dump(ev->obj);
-		*text    = t;
-		*textlen = strlen(t);
+	if (w->ttype != NULL) {
+		write_table_event(w, type, ev->obj);
+	} else {
+		if (*text == NULL) {
+			char *t  = mcf_json_dump(ev->obj);
+			*text    = t;
+			*textlen = strlen(t);
+		}
+		write_event(w, type, *text, *textlen);
 	}
-	write_event(w, type, *text, *textlen);
 	w->sent_rv = ev->rv;
 }
 
@@ -359,7 +394,7 @@ initial_one(void *arg, const char *key, const json_t *obj)
 	(void) key;
 	watch *w = arg;
 	if (matches(w, obj))
-		write_json_event(w, "ADDED", obj);
+		write_obj_event(w, "ADDED", obj);
 	return true;
 }
 
@@ -417,6 +452,16 @@ ks_watch_start(ks_watchhub *h, ks_conn *c, ks_watch_params *wp)
 	w->started_ms = ks_httpd_now_ms(h->sim->httpd);
 	w->ua         = mcf_strdup(wp->user_agent ? wp->user_agent : "");
 	w->start_rv   = wp->start == KS_WATCH_FROM_RV ? wp->rv : cur;
+	if (wp->table) {
+		ks_type *tt   = mcf_calloc(1, sizeof(*tt));
+		tt->group     = mcf_strdup(wp->type->group);
+		tt->resource  = mcf_strdup(wp->type->resource);
+		tt->rules     = wp->type->rules;
+		tt->printer_columns = wp->type->printer_columns
+		    ? json_deep_copy(wp->type->printer_columns)
+		    : NULL;
+		w->ttype = tt;
+	}
 	w->sent_rv    = w->start_rv;
 	wp->lsel      = NULL;
 	wp->fsel      = NULL;

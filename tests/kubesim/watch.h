@@ -38,6 +38,7 @@ typedef struct ks_watch_params {
 	enum ks_watch_start start;
 	uint64_t            rv; /* for KS_WATCH_FROM_RV */
 	const char         *user_agent; /* for /_sim/watchers (copied) */
+	bool                table; /* objects as one-row meta.k8s.io Tables */
 } ks_watch_params;
 
 /* Creates the hub and registers it as a store observer. */

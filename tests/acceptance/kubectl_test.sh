@@ -1,0 +1,926 @@
+#!/usr/bin/env bash
+# kubectl acceptance test for kubesim: real kubectl 1.32 as the judge.
+#
+# Usage: bash tests/acceptance/kubectl_test.sh /path/to/kubesim
+#
+# Implements the kubectl checks K1 K2 K3 K4 K7 K8 K9 K10 K12 K13 K14 K15 K16
+# K22 K23 of docs KUBE_API.md §8, with part 1's adjustments (nine
+# api-resources rows at the root, seven under a project prefix), plus a CRD
+# check and a TLS check. Every check starts its own kubesim on 127.0.0.1:0,
+# runs kubectl with a fresh --cache-dir per invocation and asserts on
+# kubesim's request log (/_sim/requests) as well as on kubectl's output.
+#
+# Each check runs in a subshell: `fail` ends that check only. The script
+# prints `ok <check> <what>` or `FAIL <check>: <why>` per check and ends with
+# `N passed, M failed`; it exits 1 if any check failed.
+#
+# MCF_TEST_TIMEOUT_SCALE (a positive integer, default 1) scales every
+# deadline, for sanitizer builds.
+
+set -u -o pipefail
+
+KUBESIM=${1:-}
+if [[ -z $KUBESIM || ! -x $KUBESIM ]]; then
+	echo "usage: $0 /path/to/kubesim" >&2
+	exit 2
+fi
+KUBESIM=$(cd "$(dirname "$KUBESIM")" && pwd)/$(basename "$KUBESIM")
+
+SCALE=${MCF_TEST_TIMEOUT_SCALE:-1}
+[[ $SCALE =~ ^[1-9][0-9]*$ ]] || SCALE=1
+
+PY=/usr/bin/python3
+KT=$((60 * SCALE)) # upper bound for one kubectl invocation, seconds
+
+for tool in kubectl curl openssl timeout "$PY"; do
+	if ! command -v "$tool" > /dev/null 2>&1; then
+		echo "FAIL setup: $tool not found" >&2
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+done
+
+ROOT=$(mktemp -d "${TMPDIR:-/tmp}/kubectl_test.XXXXXX")
+
+PROJ_API=/apis/resourcemanager.miloapis.com/v1alpha1
+
+# ---------------------------------------------------------------------------
+# Process bookkeeping. Every background child's pid goes to a pid file; the
+# check's subshell kills its own on exit, the main EXIT trap kills whatever
+# is left and removes the temp dir.
+
+alive() {
+	local st
+	st=$(sed 's/^.*) //' "/proc/$1/stat" 2> /dev/null | cut -d' ' -f1) ||
+		return 1
+	[[ -n $st && $st != Z ]]
+}
+
+kill_pids() { # kill_pids PIDFILE: TERM, then KILL what is left after 5 s
+	local f=$1 pid end
+	[[ -s $f ]] || return 0
+	local -a pids
+	mapfile -t pids < "$f"
+	for pid in "${pids[@]}"; do
+		alive "$pid" && kill -TERM "$pid" 2> /dev/null
+	done
+	end=$((SECONDS + 5 * SCALE))
+	for pid in "${pids[@]}"; do
+		while alive "$pid" && ((SECONDS < end)); do
+			sleep 0.05
+		done
+		alive "$pid" && kill -KILL "$pid" 2> /dev/null
+	done
+	: > "$f"
+}
+
+main_cleanup() {
+	local f
+	for f in "$ROOT"/*/pids; do
+		[[ -e $f ]] && kill_pids "$f"
+	done
+	rm -rf "$ROOT"
+}
+trap main_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Per-check state (set by run_check inside the subshell).
+W=""     # the check's work dir
+S=""     # the current kubesim URL
+MARK=0   # request-log mark used by fail() for diagnostics
+
+track() { echo "$1" >> "$W/pids"; }
+
+check_cleanup() {
+	kill_pids "$W/pids"
+	wait 2> /dev/null
+}
+
+# ---------------------------------------------------------------------------
+# Failure reporting.
+
+oneline() { # oneline FILE: the first lines of FILE on one line
+	head -c 600 "$1" 2> /dev/null | tr '\n' '|' | sed 's/|$//; s/|/ | /g'
+}
+
+note() { printf '%s\n' "$*" >> "$W/diag"; }
+
+fail() {
+	printf '%s\n' "$*" > "$W/msg"
+	if [[ -n $S ]]; then
+		note "request log since seq $MARK on $S:"
+		reqs_brief "$MARK" >> "$W/diag" 2>&1
+	fi
+	exit 1
+}
+
+# poll SECONDS CMD...: run CMD every 0.1 s until it succeeds (0) or the
+# scaled deadline passes (1).
+poll() {
+	local end=$((SECONDS + $1 * SCALE))
+	shift
+	while :; do
+		"$@" && return 0
+		((SECONDS >= end)) && return 1
+		sleep 0.1
+	done
+}
+
+# ---------------------------------------------------------------------------
+# kubesim.
+
+# start_sim [FLAGS...]: start kubesim, set S to its URL and SIM_DIR.
+start_sim() {
+	SIM_DIR=$(mktemp -d "$W/sim.XXXX")
+	"$KUBESIM" --listen 127.0.0.1:0 "$@" > "$SIM_DIR/out" 2> "$SIM_DIR/err" &
+	local pid=$!
+	track "$pid"
+	local end=$((SECONDS + 20 * SCALE)) line=""
+	while :; do
+		line=$(head -n 1 "$SIM_DIR/out" 2> /dev/null)
+		[[ $line == *$'\n'* || -n $line && $(wc -l < "$SIM_DIR/out") -ge 1 ]] && break
+		if ! alive "$pid"; then
+			S=""
+			fail "kubesim $* exited before listening: $(oneline "$SIM_DIR/err")"
+		fi
+		if ((SECONDS >= end)); then
+			S=""
+			fail "kubesim $* printed no listening line within $((20 * SCALE)) s"
+		fi
+		sleep 0.05
+	done
+	if [[ ! $line =~ ^listening\ on\ (https?://127\.0\.0\.1:[0-9]+)$ ]]; then
+		S=""
+		fail "kubesim's first stdout line is not 'listening on http(s)://127.0.0.1:PORT': '$line'"
+	fi
+	S=${BASH_REMATCH[1]}
+	MARK=0
+}
+
+# ---------------------------------------------------------------------------
+# Request log (/_sim/requests), parsed with Debian's python.
+
+cat > "$ROOT/reqlog.py" << 'EOF'
+import json, re, ssl, sys, urllib.request
+
+base, mode, since = sys.argv[1], sys.argv[2], sys.argv[3]
+ctx = ssl._create_unverified_context()
+with urllib.request.urlopen(base + "/_sim/requests?since=" + since,
+                            timeout=10, context=ctx) as r:
+    items = json.load(r)["items"]
+if mode == "last":
+    print(max([int(e["seq"]) for e in items] + [int(since)]))
+    sys.exit(0)
+filt = []
+for a in sys.argv[4:]:
+    k, _, v = a.partition("=")
+    filt.append((k, re.compile(v)))
+keys = ("seq", "plane", "method", "path", "query", "status", "content_type",
+        "user_agent", "accept")
+for e in items:
+    if str(e.get("path", "")).startswith("/_sim/"):
+        continue
+    if all(rx.search(str(e.get(k, ""))) for k, rx in filt):
+        if mode == "brief":
+            print("  %s %s %s %s?%s -> %s %s %s" % (
+                e.get("seq"), e.get("plane") or "-", e.get("method"),
+                e.get("path"), e.get("query"), e.get("status"),
+                e.get("content_type") or "", e.get("user_agent", "")[:24]))
+        else:
+            print("\t".join(str(e.get(k, "")) for k in keys))
+EOF
+
+# last_seq: the newest request-log seq of the current kubesim.
+last_seq() { "$PY" "$ROOT/reqlog.py" "$S" last 0; }
+# mark: remember the log position; later reqs calls look after it.
+mark() {
+	MARK=$(last_seq) || fail "cannot read $S/_sim/requests"
+}
+# reqs SINCE [FIELD=REGEX...]: matching entries after SINCE, one per line,
+# tab-separated: seq plane method path query status content_type ua accept.
+reqs() { "$PY" "$ROOT/reqlog.py" "$S" tsv "$@"; }
+reqs_brief() { "$PY" "$ROOT/reqlog.py" "$S" brief "$@"; }
+have_req() { [[ -n $(reqs "$@") ]]; }
+count_req() { reqs "$@" | wc -l; }
+
+# expect_req WHAT [FIELD=REGEX...]: at least one entry after MARK matches.
+expect_req() {
+	local what=$1
+	shift
+	have_req "$MARK" "$@" ||
+		fail "request log has no $what ($*) after seq $MARK"
+}
+# expect_no_req WHAT [FIELD=REGEX...]: no entry after MARK matches.
+expect_no_req() {
+	local what=$1 hit
+	shift
+	hit=$(reqs_brief "$MARK" "$@" | head -n 1)
+	[[ -z $hit ]] || fail "unexpected $what in request log:$hit"
+}
+
+# ---------------------------------------------------------------------------
+# kubectl. Always --server (or --kubeconfig) and a fresh --cache-dir.
+
+cachedir() { mktemp -d "$W/cache.XXXX"; }
+
+# krun_at TAG SERVER ARGS...: stdout to $W/TAG.out, stderr to $W/TAG.err.
+krun_at() {
+	local tag=$1 srv=$2
+	shift 2
+	timeout -k 5 "$KT" kubectl --server "$srv" --cache-dir "$(cachedir)" \
+		"$@" > "$W/$tag.out" 2> "$W/$tag.err"
+}
+krun() {
+	local tag=$1
+	shift
+	krun_at "$tag" "$S" "$@"
+}
+# kok_at TAG SERVER ARGS...: must exit 0 with an empty stderr.
+kok_at() {
+	local tag=$1 srv=$2 rc
+	shift 2
+	krun_at "$tag" "$srv" "$@"
+	rc=$?
+	((rc == 0)) || fail "kubectl $* exited $rc: $(oneline "$W/$tag.err")"
+	[[ -s $W/$tag.err ]] &&
+		fail "kubectl $* wrote to stderr: $(oneline "$W/$tag.err")"
+	return 0
+}
+kok() {
+	local tag=$1
+	shift
+	kok_at "$tag" "$S" "$@"
+}
+# kerr TAG ARGS...: must exit non-zero; stderr is kept for inspection.
+kerr_at() {
+	local tag=$1 srv=$2 rc
+	shift 2
+	krun_at "$tag" "$srv" "$@"
+	rc=$?
+	((rc != 0)) || fail "kubectl $* succeeded, expected an error; stdout: $(oneline "$W/$tag.out")"
+	return 0
+}
+kerr() {
+	local tag=$1
+	shift
+	kerr_at "$tag" "$S" "$@"
+}
+
+# kbg TAG SERVER ARGS...: kubectl in the background. $W/TAG.rc appears when
+# it exits; $W/TAG.pid holds the pid of its `timeout` wrapper.
+kbg() {
+	local tag=$1 srv=$2 cd
+	shift 2
+	cd=$(cachedir)
+	(
+		timeout -k 5 "$KT" kubectl --server "$srv" --cache-dir "$cd" "$@" \
+			> "$W/$tag.out" 2> "$W/$tag.err" &
+		echo $! > "$W/$tag.pid"
+		wait $!
+		echo $? > "$W/$tag.rc"
+	) &
+	track $!
+	poll 5 test -s "$W/$tag.pid" || fail "background kubectl did not start"
+	track "$(cat "$W/$tag.pid")"
+}
+kbg_running() { [[ ! -e $W/$1.rc ]]; }
+kbg_done() { [[ -s $W/$1.rc ]]; }
+kbg_stop() {
+	local pid
+	pid=$(cat "$W/$1.pid")
+	alive "$pid" && kill -TERM "$pid" 2> /dev/null
+	poll 10 kbg_done "$1" || fail "background kubectl $1 did not stop"
+}
+
+# Output assertions.
+out() { cat "$W/$1.out"; }
+expect_out() { # expect_out TAG EXPECTED: stdout equals EXPECTED (+ newline)
+	local got
+	got=$(cat "$W/$1.out")
+	[[ $got == "$2" ]] || fail "expected stdout '$2', got '$(oneline "$W/$1.out")'"
+}
+expect_err_has() { # expect_err_has TAG TEXT: stderr contains TEXT
+	grep -qF -- "$2" "$W/$1.err" ||
+		fail "expected stderr to contain '$2', got '$(oneline "$W/$1.err")'"
+}
+expect_eq() { # expect_eq WHAT GOT WANT
+	[[ $2 == "$3" ]] || fail "$1: expected '$3', got '$2'"
+}
+
+# jsonpath TAG RESOURCE JSONPATH [ARGS...]: kubectl get -o jsonpath, printed.
+jp() {
+	local tag=$1 res=$2 path=$3
+	shift 3
+	kok "$tag" get "$res" "$@" -o "jsonpath=$path"
+	cat "$W/$tag.out"
+}
+
+# list_rv URL: metadata.resourceVersion of a list, straight from kubesim.
+list_rv() {
+	curl -sS -k --max-time 10 "$1" |
+		"$PY" -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["resourceVersion"])'
+}
+
+# File helpers.
+write() { cat > "$W/$1"; }
+
+project_yaml() { # project_yaml NAME OWNER [FINALIZER]
+	local fin=""
+	[[ -n ${3:-} ]] && fin=$'\n  finalizers: ['"$3"']'
+	cat << EOF
+apiVersion: resourcemanager.miloapis.com/v1alpha1
+kind: Project
+metadata:
+  name: $1$fin
+spec:
+  ownerRef:
+    kind: Organization
+    name: $2
+EOF
+}
+
+cm_yaml() { # cm_yaml NAME NAMESPACE KEY=VALUE [LABELS-FLOW-MAP]
+	cat << EOF
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: $1
+  namespace: $2
+  labels: ${4:-{\}}
+data:
+  ${3%%=*}: "${3#*=}"
+EOF
+}
+
+# make_project NAME: create a Project through kubectl at the root.
+make_project() {
+	project_yaml "$1" org1 | write "project-$1.yaml"
+	kok "mkp-$1" create -f "$W/project-$1.yaml"
+	expect_out "mkp-$1" "project.resourcemanager.miloapis.com/$1 created"
+}
+
+ready_status='{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Ready","message":"Project is ready","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}'
+
+# api_rows TAG: api-resources rows as "name apiversion namespaced kind".
+api_rows() {
+	awk 'NR > 1 { print $1, $(NF - 2), $(NF - 1), $NF }' "$W/$1.out" |
+		LC_ALL=C sort
+}
+
+ROOT_ROWS=$(LC_ALL=C sort << 'EOF'
+configmaps v1 true ConfigMap
+customresourcedefinitions apiextensions.k8s.io/v1 false CustomResourceDefinition
+events events.k8s.io/v1 true Event
+events v1 true Event
+leases coordination.k8s.io/v1 true Lease
+namespaces v1 false Namespace
+projectcontrolplanes infrastructure.miloapis.com/v1alpha1 false ProjectControlPlane
+projects resourcemanager.miloapis.com/v1alpha1 false Project
+secrets v1 true Secret
+EOF
+)
+PLANE_ROWS=$(grep -v miloapis <<< "$ROOT_ROWS")
+
+# expect_api_rows TAG WANT WHERE
+expect_api_rows() {
+	local got
+	head -n 1 "$W/$1.out" | grep -Eq '^NAME +SHORTNAMES +APIVERSION +NAMESPACED +KIND$' ||
+		fail "$3: api-resources header is '$(head -n 1 "$W/$1.out")'"
+	got=$(api_rows "$1")
+	[[ $got == "$2" ]] ||
+		fail "$3: api-resources rows differ: expected [$(tr '\n' ';' <<< "$2")] got [$(tr '\n' ';' <<< "$got")]"
+	awk '$1 == "configmaps" && $2 == "cm" { c = 1 } $1 == "namespaces" && $2 == "ns" { n = 1 }
+	     END { exit !(c && n) }' "$W/$1.out" ||
+		fail "$3: api-resources lacks short names cm (configmaps) or ns (namespaces)"
+}
+
+# ---------------------------------------------------------------------------
+# The checks.
+
+check_K1() { # kubectl version pins 1.32
+	start_sim
+	mark
+	kok v version
+	grep -Eq '^Server Version: v1\.32\.[0-9]+$' "$W/v.out" ||
+		fail "no 'Server Version: v1.32.x' line in: $(oneline "$W/v.out")"
+	local disp k132
+	disp=$(reqs "$MARK" method='^GET$' path='^/version$' user_agent='^kubectl-dispatcher/' status='^200$' | head -n 1 | cut -f1)
+	[[ -n $disp ]] || fail "no GET /version from the kubectl dispatcher answered 200"
+	k132=$(reqs "$disp" user_agent='^kubectl/v1\.32\.' | head -n 1 | cut -f1)
+	[[ -n $k132 ]] ||
+		fail "no request with user agent kubectl/v1.32.* after the dispatcher's /version (seq $disp): the dispatcher did not pick kubectl 1.32"
+	expect_req "GET /version from kubectl 1.32" method='^GET$' path='^/version$' user_agent='^kubectl/v1\.32\.4 ' status='^200$'
+}
+
+check_K2() { # api-resources: nine rows, aggregated and legacy discovery
+	start_sim
+	mark
+	kok agg api-resources
+	expect_api_rows agg "$ROOT_ROWS" "aggregated discovery"
+	expect_req "aggregated GET /apis" method='^GET$' path='^/apis$' accept='as=APIGroupDiscoveryList' status='^200$'
+	# Aggregated discovery answers everything from /api and /apis.
+	expect_no_req "per-group discovery request with aggregated discovery" method='^GET$' path='^/(api/v1|apis/[^/]+/[^/]+)$'
+
+	local agg_out
+	agg_out=$(out agg)
+	start_sim --discovery legacy
+	mark
+	kok leg api-resources
+	expect_api_rows leg "$ROOT_ROWS" "--discovery legacy"
+	# Legacy discovery makes kubectl fetch every group-version.
+	expect_req "legacy GET /api/v1" method='^GET$' path='^/api/v1$' status='^200$'
+	expect_req "legacy GET /apis/resourcemanager.miloapis.com/v1alpha1" method='^GET$' path='^/apis/resourcemanager\.miloapis\.com/v1alpha1$' status='^200$'
+	expect_req "legacy GET /apis/apiextensions.k8s.io/v1" method='^GET$' path='^/apis/apiextensions\.k8s\.io/v1$' status='^200$'
+	[[ $(out leg) == "$agg_out" ]] ||
+		fail "api-resources output differs between aggregated and legacy discovery"
+}
+
+check_K3() { # apply three times: created, unchanged, configured (SMP)
+	start_sim
+	cm_yaml cm1 default a=1 | write cm.yaml
+	mark
+	kok a1 apply -f "$W/cm.yaml"
+	expect_out a1 "configmap/cm1 created"
+	expect_req "POST of the new ConfigMap" method='^POST$' path='^/api/v1/namespaces/default/configmaps$' \
+		query='fieldManager=kubectl-client-side-apply' query='fieldValidation=Strict' status='^201$'
+	[[ -n $(jp g1 cm/cm1 '{.metadata.annotations.kubectl\.kubernetes\.io/last-applied-configuration}') ]] ||
+		fail "created ConfigMap lacks the last-applied-configuration annotation"
+
+	mark
+	kok a2 apply -f "$W/cm.yaml"
+	expect_out a2 "configmap/cm1 unchanged"
+	expect_no_req "write for an unchanged apply" method='^(PATCH|PUT|POST)$'
+	expect_req "GET of the existing object" method='^GET$' path='^/api/v1/namespaces/default/configmaps/cm1$' status='^200$'
+
+	cm_yaml cm1 default a=2 | write cm.yaml
+	mark
+	kok a3 apply -f "$W/cm.yaml"
+	expect_out a3 "configmap/cm1 configured"
+	expect_req "strategic-merge PATCH" method='^PATCH$' path='^/api/v1/namespaces/default/configmaps/cm1$' \
+		content_type='^application/strategic-merge-patch\+json' query='fieldManager=kubectl-client-side-apply' status='^200$'
+	[[ $(count_req "$MARK" method='^PATCH$') == 1 ]] ||
+		fail "the edited apply sent $(count_req "$MARK" method='^PATCH$') PATCH requests, expected 1"
+	expect_eq "data.a after the edited apply" "$(jp g2 cm/cm1 '{.data.a}')" 2
+}
+
+check_K4() { # apply a Project, edit, apply: merge patch, generation 1 -> 2
+	start_sim
+	project_yaml p1 org1 | write project.yaml
+	mark
+	kok a1 apply -f "$W/project.yaml"
+	expect_out a1 "project.resourcemanager.miloapis.com/p1 created"
+	expect_req "POST of the Project" method='^POST$' path="^$PROJ_API/projects\$" \
+		query='fieldManager=kubectl-client-side-apply' status='^201$'
+	expect_eq "generation after create" "$(jp g1 project/p1 '{.metadata.generation}')" 1
+
+	project_yaml p1 org2 | write project.yaml
+	mark
+	kok a2 apply -f "$W/project.yaml"
+	expect_out a2 "project.resourcemanager.miloapis.com/p1 configured"
+	expect_req "merge-patch PATCH" method='^PATCH$' path="^$PROJ_API/projects/p1\$" \
+		content_type='^application/merge-patch\+json' status='^200$'
+	expect_no_req "strategic-merge PATCH for a Project" content_type='strategic-merge-patch'
+	expect_eq "generation after the spec change" "$(jp g2 project/p1 '{.metadata.generation}')" 2
+	expect_eq "spec.ownerRef.name" "$(jp g3 project/p1 '{.spec.ownerRef.name}')" org2
+}
+
+check_K7() { # patch --type=merge / --type=json; a failing test op is 422
+	start_sim
+	make_project p1
+	mark
+	kok m patch project p1 --type=merge -p '{"spec":{"ownerRef":{"name":"org2"}}}'
+	expect_out m "project.resourcemanager.miloapis.com/p1 patched"
+	expect_req "merge PATCH" method='^PATCH$' path="^$PROJ_API/projects/p1\$" \
+		content_type='^application/merge-patch\+json' query='fieldManager=kubectl-patch' status='^200$'
+	expect_eq "ownerRef.name after merge patch" "$(jp g1 project/p1 '{.spec.ownerRef.name}')" org2
+
+	mark
+	kok j patch project p1 --type=json -p '[{"op":"replace","path":"/spec/ownerRef/name","value":"org3"}]'
+	expect_out j "project.resourcemanager.miloapis.com/p1 patched"
+	expect_req "JSON PATCH" method='^PATCH$' path="^$PROJ_API/projects/p1\$" \
+		content_type='^application/json-patch\+json' status='^200$'
+	expect_eq "ownerRef.name after JSON patch" "$(jp g2 project/p1 '{.spec.ownerRef.name}')" org3
+
+	mark
+	kerr t patch project p1 --type=json \
+		-p '[{"op":"test","path":"/spec/ownerRef/name","value":"nope"},{"op":"replace","path":"/spec/ownerRef/name","value":"org4"}]'
+	[[ $(cat "$W/t.rc" 2> /dev/null || echo 1) == 1 ]] || true
+	expect_req "422 for the failing test op" method='^PATCH$' path="^$PROJ_API/projects/p1\$" \
+		content_type='^application/json-patch\+json' status='^422$'
+	[[ -s $W/t.err ]] || fail "failing test op: kubectl printed no error"
+	expect_eq "ownerRef.name after the failed test op" "$(jp g3 project/p1 '{.spec.ownerRef.name}')" org3
+}
+
+check_K8() { # replace with a stale resourceVersion: Conflict
+	start_sim
+	cm_yaml cm1 default a=1 | write cm.yaml
+	kok c create -f "$W/cm.yaml"
+	expect_out c "configmap/cm1 created"
+	kok g get cm cm1 -o yaml
+	sed 's/^  a: "1"$/  a: "edited"/; s/^  a: .1.$/  a: "edited"/' "$W/g.out" > "$W/f.yaml"
+	grep -q 'a: "edited"' "$W/f.yaml" || fail "could not edit the saved ConfigMap: $(oneline "$W/f.yaml")"
+	grep -q '^  resourceVersion: ' "$W/f.yaml" || fail "kubectl get -o yaml has no resourceVersion"
+	# Someone else changes the object: its resourceVersion moves on.
+	kok l label cm cm1 touched=yes
+	expect_out l "configmap/cm1 labeled"
+	mark
+	kerr r replace -f "$W/f.yaml"
+	expect_err_has r 'Error from server (Conflict): '
+	expect_err_has r 'Operation cannot be fulfilled on configmaps "cm1": the object has been modified; please apply your changes to the latest version and try again'
+	expect_req "PUT answered 409" method='^PUT$' path='^/api/v1/namespaces/default/configmaps/cm1$' \
+		query='fieldManager=kubectl-replace' status='^409$'
+	expect_eq "data.a after the rejected replace" "$(jp g2 cm/cm1 '{.data.a}')" 1
+}
+
+check_K9() { # status subresource: conditions accepted, metadata ignored
+	start_sim
+	make_project p1
+	mark
+	kok s1 patch project p1 --subresource=status --type=merge -p "$ready_status"
+	expect_out s1 "project.resourcemanager.miloapis.com/p1 patched"
+	expect_req "GET of /status" method='^GET$' path="^$PROJ_API/projects/p1/status\$" status='^200$'
+	expect_req "merge PATCH of /status" method='^PATCH$' path="^$PROJ_API/projects/p1/status\$" \
+		content_type='^application/merge-patch\+json' status='^200$'
+	expect_eq "Ready condition" "$(jp g1 project/p1 '{.status.conditions[?(@.type=="Ready")].status}')" True
+	expect_eq "generation after the status write" "$(jp g2 project/p1 '{.metadata.generation}')" 1
+
+	local rv
+	rv=$(jp g3 project/p1 '{.metadata.resourceVersion}')
+	mark
+	kok s2 patch project p1 --subresource=status --type=merge -p '{"metadata":{"labels":{"x":"y"}}}'
+	expect_req "metadata PATCH of /status answered 200" method='^PATCH$' path="^$PROJ_API/projects/p1/status\$" status='^200$'
+	expect_eq "label x after a metadata patch of /status" "$(jp g4 project/p1 '{.metadata.labels.x}')" ""
+	expect_eq "generation after a metadata patch of /status" "$(jp g5 project/p1 '{.metadata.generation}')" 1
+	expect_eq "resourceVersion after a no-op /status patch (KUBE_API §2 no-op rule)" \
+		"$(jp g6 project/p1 '{.metadata.resourceVersion}')" "$rv"
+}
+
+check_K10() { # kubectl wait --for=condition=Ready
+	start_sim
+	make_project p1
+	make_project p2
+	mark
+	kbg w "$S" wait --for=condition=Ready project/p1 --timeout=10s
+	# Write the status once kubectl's watch is open (instead of after 2 s).
+	poll 10 have_req "$MARK" method='^GET$' path="^$PROJ_API/projects\$" query='watch=true' query='fieldSelector=metadata\.name%3Dp1' ||
+		fail "kubectl wait opened no watch on projects within 10 s"
+	kbg_running w || fail "kubectl wait ended before the condition was written: $(oneline "$W/w.err")"
+	kok s patch project p1 --subresource=status --type=merge -p "$ready_status"
+	poll 15 kbg_done w || fail "kubectl wait did not return within 15 s of the status write"
+	expect_eq "kubectl wait exit code" "$(cat "$W/w.rc")" 0
+	expect_out w "project.resourcemanager.miloapis.com/p1 condition met"
+	[[ -s $W/w.err ]] && fail "kubectl wait wrote to stderr: $(oneline "$W/w.err")"
+	expect_req "GET of the object" method='^GET$' path="^$PROJ_API/projects/p1\$" status='^200$'
+	expect_req "reflector list" method='^GET$' path="^$PROJ_API/projects\$" query='fieldSelector=metadata\.name%3Dp1' query='^((?!watch=).)*$' status='^200$'
+	expect_req "reflector watch from the list's RV" method='^GET$' path="^$PROJ_API/projects\$" query='resourceVersion=[0-9]+' query='watch=true' status='^200$'
+
+	# Without a status write: times out (shortened from 10 s to 3 s).
+	mark
+	kerr n wait --for=condition=Ready project/p2 --timeout=3s
+	expect_err_has n 'timed out waiting for the condition on projects/p2'
+}
+
+check_K12() { # delete blocks on a finalizer, then completes
+	start_sim
+	project_yaml p1 org1 example.com/hold | write project.yaml
+	kok c create -f "$W/project.yaml"
+	expect_eq "finalizers after create" "$(jp g0 project/p1 '{.metadata.finalizers}')" '["example.com/hold"]'
+	local gen0
+	gen0=$(jp g1 project/p1 '{.metadata.generation}')
+	mark
+	kbg d "$S" delete project p1 --timeout=15s
+	poll 10 have_req "$MARK" method='^GET$' path="^$PROJ_API/projects\$" query='watch=true' ||
+		fail "kubectl delete did not start waiting (no watch on projects) within 10 s; stderr: $(oneline "$W/d.err")"
+	expect_req "DELETE answered 200" method='^DELETE$' path="^$PROJ_API/projects/p1\$" status='^200$'
+	kbg_running d || fail "kubectl delete returned while the finalizer was still present: $(oneline "$W/d.out") $(oneline "$W/d.err")"
+	[[ -n $(jp g2 project/p1 '{.metadata.deletionTimestamp}') ]] ||
+		fail "deletionTimestamp not set while the finalizer blocks deletion"
+	expect_eq "generation while deleting" "$(jp g3 project/p1 '{.metadata.generation}')" "$((gen0 + 1))"
+	kbg_running d || fail "kubectl delete returned while the finalizer was still present"
+
+	kok f patch project p1 --type=merge -p '{"metadata":{"finalizers":null}}'
+	poll 15 kbg_done d || fail "kubectl delete still waiting 15 s after the finalizer was removed"
+	expect_eq "kubectl delete exit code" "$(cat "$W/d.rc")" 0
+	expect_out d 'project.resourcemanager.miloapis.com "p1" deleted'
+	[[ -s $W/d.err ]] && fail "kubectl delete wrote to stderr: $(oneline "$W/d.err")"
+	kerr gone get project p1
+	expect_err_has gone 'projects.resourcemanager.miloapis.com "p1" not found'
+}
+
+check_K13() { # get -w: one header, a row per change
+	start_sim
+	cm_yaml cm0 default a=1 | write cm0.yaml
+	cm_yaml w1 default a=1 | write w1.yaml
+	kok c0 create -f "$W/cm0.yaml"
+	mark
+	kbg w "$S" get cm -w
+	poll 10 have_req "$MARK" method='^GET$' path='^/api/v1/namespaces/default/configmaps$' query='watch=true' ||
+		fail "kubectl get -w opened no watch within 10 s; stderr: $(oneline "$W/w.err")"
+	expect_req "list before the watch" method='^GET$' path='^/api/v1/namespaces/default/configmaps$' query='^limit=500$' status='^200$'
+	expect_req "watch from the list's RV" method='^GET$' path='^/api/v1/namespaces/default/configmaps$' \
+		query='^resourceVersion=[0-9]+&watch=true$' status='^200$'
+	kok c1 create -f "$W/w1.yaml"
+	kok l label cm w1 x=y
+	kok d delete cm w1
+	rows_seen() { [[ $(grep -c '^w1 ' "$W/w.out") -ge 3 ]]; }
+	poll 10 rows_seen || fail "kubectl get -w printed $(grep -c '^w1 ' "$W/w.out") rows for w1 (want 3: create, label, delete): $(oneline "$W/w.out")"
+	kbg_stop w
+	[[ -s $W/w.err ]] && fail "kubectl get -w wrote to stderr: $(oneline "$W/w.err")"
+	[[ $(grep -c '^NAME ' "$W/w.out") == 1 ]] ||
+		fail "header printed $(grep -c '^NAME ' "$W/w.out") times: $(oneline "$W/w.out")"
+	head -n 1 "$W/w.out" | grep -q '^NAME ' || fail "first line is not the header: $(oneline "$W/w.out")"
+	[[ $(grep -c '^cm0 ' "$W/w.out") == 1 ]] || fail "cm0 rows: $(oneline "$W/w.out")"
+	[[ $(wc -l < "$W/w.out") == 5 ]] ||
+		fail "expected 5 lines (header, cm0, 3 x w1), got: $(oneline "$W/w.out")"
+}
+
+check_K14() { # get NAME -w -o name: the synthetic ADDED is consumed
+	start_sim
+	cm_yaml cm1 default a=1 | write cm.yaml
+	kok c create -f "$W/cm.yaml"
+	mark
+	kbg w "$S" get cm cm1 -w -o name
+	poll 10 have_req "$MARK" method='^GET$' path='^/api/v1/namespaces/default/configmaps$' query='watch=true' ||
+		fail "kubectl get cm1 -w opened no watch within 10 s; stderr: $(oneline "$W/w.err")"
+	expect_req "GET of cm1" method='^GET$' path='^/api/v1/namespaces/default/configmaps/cm1$' status='^200$'
+	expect_req "watch with resourceVersion=0 on cm1" method='^GET$' path='^/api/v1/namespaces/default/configmaps$' \
+		query='fieldSelector=metadata\.name%3Dcm1' query='resourceVersion=0(&|$)' query='watch=true' status='^200$'
+	# Three quiet seconds: nothing more may be printed. (An absence cannot
+	# be polled for.)
+	sleep 3
+	kbg_running w || fail "kubectl get -w exited early: $(oneline "$W/w.err")"
+	kbg_stop w
+	[[ -s $W/w.err ]] && fail "kubectl get -w wrote to stderr: $(oneline "$W/w.err")"
+	expect_out w "configmap/cm1"
+}
+
+check_K15() { # --chunk-size=1 pages through five objects with continue
+	start_sim
+	{
+		printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: k15\n'
+		for i in 1 2 3 4 5; do
+			echo ---
+			cm_yaml "c$i" k15 "a=$i"
+		done
+	} | write objs.yaml
+	kok c create -f "$W/objs.yaml"
+	mark
+	kok l get cm -n k15 --chunk-size=1 -o name
+	expect_out l "$(printf 'configmap/c%s\n' 1 2 3 4 5)"
+	local lists conts
+	lists=$(count_req "$MARK" method='^GET$' path='^/api/v1/namespaces/k15/configmaps$')
+	conts=$(count_req "$MARK" method='^GET$' path='^/api/v1/namespaces/k15/configmaps$' query='(^|&)continue=[^&]+' query='(^|&)limit=1(&|$)' status='^200$')
+	[[ $lists == 5 ]] || fail "expected 5 list requests for 5 objects with --chunk-size=1, got $lists"
+	expect_req "first page" method='^GET$' path='^/api/v1/namespaces/k15/configmaps$' query='^limit=1$' status='^200$'
+	[[ $conts == 4 ]] || fail "expected the 4 pages after the first to send continue (&limit=1), got $conts"
+}
+
+check_K16() { # label and field selectors
+	start_sim
+	{
+		cm_yaml cm1 default a=1 '{app: a}'
+		echo ---
+		cm_yaml cm2 default a=1 '{app: b, x: "1"}'
+		echo ---
+		cm_yaml cm3 default a=1 '{app: c}'
+		echo ---
+		cm_yaml cm4 default a=1 '{x: y}'
+		echo ---
+		cm_yaml cm5 default a=1
+	} | write objs.yaml
+	kok c create -f "$W/objs.yaml"
+	mark
+	kok s1 get cm -o name -l 'app in (a,b),!x'
+	expect_out s1 "configmap/cm1"
+	expect_req "labelSelector list" method='^GET$' path='^/api/v1/namespaces/default/configmaps$' \
+		query='labelSelector=app\+in\+%28a%2Cb%29%2C%21x' status='^200$'
+	kok s2 get cm -o name -l 'x!=y'
+	expect_out s2 "$(printf 'configmap/%s\n' cm1 cm2 cm3 cm5)"
+	kok s3 get cm -o name --field-selector metadata.name=cm1
+	expect_out s3 "configmap/cm1"
+	expect_req "fieldSelector list" method='^GET$' path='^/api/v1/namespaces/default/configmaps$' \
+		query='fieldSelector=metadata\.name%3Dcm1' status='^200$'
+	mark
+	kerr s4 get cm -o name --field-selector spec.foo=1
+	expect_err_has s4 'field label not supported: spec.foo'
+	expect_req "400 for an unsupported field" method='^GET$' path='^/api/v1/namespaces/default/configmaps$' \
+		query='fieldSelector=spec\.foo%3D1' status='^400$'
+}
+
+check_K22() { # a project plane: namespaces, api-resources, unknown project
+	start_sim
+	make_project p1
+	local P=$S$PROJ_API/projects/p1/control-plane
+	mark
+	kok_at n "$P" get ns -o name
+	expect_out n "$(printf 'namespace/%s\n' default milo-system)"
+	expect_req "namespace list in plane p1" plane='^p1$' method='^GET$' \
+		path="^$PROJ_API/projects/p1/control-plane/api/v1/namespaces\$" status='^200$'
+	mark
+	kok_at a "$P" api-resources
+	expect_api_rows a "$PLANE_ROWS" "project plane"
+	expect_req "discovery under the prefix" plane='^p1$' method='^GET$' \
+		path="^$PROJ_API/projects/p1/control-plane/apis\$" status='^200$'
+	# Projects are not served under a project prefix.
+	local code
+	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$P$PROJ_API/projects")
+	expect_eq "HTTP status of projects under a project prefix" "$code" 404
+
+	local NOPE=$S$PROJ_API/projects/nope/control-plane
+	mark
+	kerr_at x "$NOPE" get cm
+	expect_err_has x 'NotFound'
+	expect_req "404 for an unknown project" method='^GET$' path="^$PROJ_API/projects/nope/control-plane/" status='^404$'
+	expect_no_req "success for an unknown project" path="^$PROJ_API/projects/nope/" status='^2'
+}
+
+check_K23() { # planes are isolated, each with its own RV counter
+	start_sim
+	make_project p1
+	make_project p2
+	local P1=$S$PROJ_API/projects/p1/control-plane
+	local P2=$S$PROJ_API/projects/p2/control-plane
+	local root0 p10 p20 root1 p11 p21
+	root0=$(list_rv "$S/api/v1/namespaces") || fail "cannot list root namespaces"
+	p10=$(list_rv "$P1/api/v1/namespaces") || fail "cannot list p1 namespaces"
+	p20=$(list_rv "$P2/api/v1/namespaces") || fail "cannot list p2 namespaces"
+
+	cm_yaml iso1 default a=p1 | write cm.yaml
+	mark
+	kok_at c "$P1" create -f "$W/cm.yaml"
+	expect_out c "configmap/iso1 created"
+	expect_req "create in plane p1" plane='^p1$' method='^POST$' \
+		path="^$PROJ_API/projects/p1/control-plane/api/v1/namespaces/default/configmaps\$" status='^201$'
+	expect_eq "iso1 through p1" "$(kok_at g1 "$P1" get cm iso1 -o 'jsonpath={.data.a}'; out g1)" p1
+	kerr r get cm iso1
+	expect_err_has r 'configmaps "iso1" not found'
+	kerr_at o "$P2" get cm iso1
+	expect_err_has o 'configmaps "iso1" not found'
+
+	root1=$(list_rv "$S/api/v1/namespaces")
+	p11=$(list_rv "$P1/api/v1/namespaces")
+	p21=$(list_rv "$P2/api/v1/namespaces")
+	expect_eq "root RV after a write in p1" "$root1" "$root0"
+	expect_eq "p2 RV after a write in p1" "$p21" "$p20"
+	expect_eq "p1 RV after one write in p1" "$p11" "$((p10 + 1))"
+
+	# The same name in another plane is a different object.
+	cm_yaml iso1 default a=p2 | write cm2.yaml
+	kok_at c2 "$P2" create -f "$W/cm2.yaml"
+	expect_eq "iso1 through p2" "$(kok_at g2 "$P2" get cm iso1 -o 'jsonpath={.data.a}'; out g2)" p2
+	expect_eq "iso1 through p1 after p2's create" "$(kok_at g3 "$P1" get cm iso1 -o 'jsonpath={.data.a}'; out g3)" p1
+	expect_eq "root RV after writes in p1 and p2" "$(list_rv "$S/api/v1/namespaces")" "$root0"
+}
+
+check_CRD() { # CustomResourceDefinition: established, discoverable, usable
+	start_sim
+	write crd.yaml << 'EOF'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    listKind: WidgetList
+    shortNames: [wg]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+              color: {type: string}
+          status:
+            type: object
+            x-kubernetes-preserve-unknown-fields: true
+EOF
+	write widget.yaml << 'EOF'
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w1
+  namespace: default
+spec:
+  size: 3
+  color: blue
+EOF
+	mark
+	kok a apply -f "$W/crd.yaml"
+	expect_out a "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created"
+	expect_req "POST of the CRD" method='^POST$' path='^/apis/apiextensions\.k8s\.io/v1/customresourcedefinitions$' status='^201$'
+	kok w wait --for condition=established crd/widgets.example.com --timeout=10s
+	expect_out w "customresourcedefinition.apiextensions.k8s.io/widgets.example.com condition met"
+	expect_eq "NamesAccepted" "$(jp g0 crd/widgets.example.com '{.status.conditions[?(@.type=="NamesAccepted")].status}')" True
+
+	kok r api-resources
+	expect_api_rows r "$(LC_ALL=C sort <<< "$ROOT_ROWS"$'\nwidgets example.com/v1 true Widget')" "api-resources with a CRD"
+	awk '$1 == "widgets" && $2 == "wg" { f = 1 } END { exit !f }' "$W/r.out" ||
+		fail "api-resources shows no short name wg for widgets"
+
+	mark
+	kok c create -f "$W/widget.yaml"
+	expect_out c "widget.example.com/w1 created"
+	expect_req "OpenAPI v3 for the CRD's group-version" method='^GET$' path='^/openapi/v3/apis/example\.com/v1$' status='^200$'
+	expect_req "POST of the Widget" method='^POST$' path='^/apis/example\.com/v1/namespaces/default/widgets$' \
+		query='fieldManager=kubectl-create' status='^201$'
+	expect_eq "widget fields" "$(jp g1 widget/w1 '{.spec.size} {.spec.color} {.metadata.generation}')" "3 blue 1"
+	kok s get wg -o name
+	expect_out s "widget.example.com/w1"
+
+	# Deleting the CRD removes the resource and its objects.
+	kok d delete crd widgets.example.com --timeout=15s
+	expect_out d 'customresourcedefinition.apiextensions.k8s.io "widgets.example.com" deleted'
+	mark
+	kerr x get widgets
+	expect_err_has x "the server doesn't have a resource type \"widgets\""
+}
+
+check_TLS() { # HTTPS with --tls-cert/--tls-key and --kubeconfig-out
+	openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 -days 1 \
+		-keyout "$W/tls.key" -out "$W/tls.crt" > "$W/openssl.log" 2>&1 ||
+		fail "openssl req failed: $(oneline "$W/openssl.log")"
+	start_sim --tls-cert "$W/tls.crt" --tls-key "$W/tls.key" --kubeconfig-out "$W/kubeconfig"
+	[[ $S == https://* ]] || fail "with --tls-cert kubesim listens on '$S', not https://"
+	[[ -s $W/kubeconfig ]] || fail "--kubeconfig-out not written before the listening line"
+	local code
+	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$W/tls.crt" "$S/version") ||
+		fail "curl --cacert tls.crt $S/version failed: the served certificate is not ours"
+	expect_eq "HTTPS /version" "$code" 200
+
+	local kc=(timeout -k 5 "$KT" kubectl --kubeconfig "$W/kubeconfig")
+	"${kc[@]}" --cache-dir "$(cachedir)" config current-context > "$W/ctx.out" 2> "$W/ctx.err" ||
+		fail "kubectl config current-context: $(oneline "$W/ctx.err")"
+	expect_out ctx kubesim
+	"${kc[@]}" --cache-dir "$(cachedir)" config view -o 'jsonpath={.clusters[0].cluster.server}' > "$W/srv.out" 2> "$W/srv.err" ||
+		fail "kubectl config view: $(oneline "$W/srv.err")"
+	expect_out srv "$S"
+	mark
+	"${kc[@]}" --cache-dir "$(cachedir)" get ns -o name > "$W/ns.out" 2> "$W/ns.err" ||
+		fail "kubectl --kubeconfig get ns failed: $(oneline "$W/ns.err")"
+	[[ -s $W/ns.err ]] && fail "kubectl --kubeconfig get ns wrote to stderr: $(oneline "$W/ns.err")"
+	expect_out ns "$(printf 'namespace/%s\n' default kube-node-lease kube-public kube-system)"
+	expect_req "namespace list over TLS" method='^GET$' path='^/api/v1/namespaces$' status='^200$'
+}
+
+# ---------------------------------------------------------------------------
+# Runner.
+
+PASSED=0
+FAILED=0
+
+run_check() { # run_check NAME DESCRIPTION
+	local name=$1 desc=$2 dir rc
+	dir=$(mktemp -d "$ROOT/$name.XXXX")
+	(
+		W=$dir
+		trap check_cleanup EXIT
+		"check_$name"
+	)
+	rc=$?
+	if ((rc == 0)) && [[ ! -s $dir/msg ]]; then
+		echo "ok $name $desc"
+		PASSED=$((PASSED + 1))
+	else
+		local why="exited $rc"
+		[[ -s $dir/msg ]] && why=$(head -c 2000 "$dir/msg")
+		echo "FAIL $name: $why"
+		[[ -s $dir/diag ]] && sed 's/^/#   /' "$dir/diag" | head -n 60
+		FAILED=$((FAILED + 1))
+	fi
+}
+
+run_check K1 "kubectl version pins v1.32"
+run_check K2 "api-resources: nine rows, aggregated and legacy discovery"
+run_check K3 "apply: created, unchanged (no PATCH), configured (SMP)"
+run_check K4 "apply Project: merge patch, generation 1 -> 2"
+run_check K7 "patch --type=merge and --type=json; failed test op is 422"
+run_check K8 "replace with a stale object: Conflict"
+run_check K9 "status subresource: conditions kept, metadata ignored"
+run_check K10 "wait --for=condition=Ready: met, and timeout"
+run_check K12 "delete waits for the finalizer"
+run_check K13 "get -w: one header, a row per change"
+run_check K14 "get NAME -w -o name: one line"
+run_check K15 "--chunk-size=1 pages with continue"
+run_check K16 "label and field selectors"
+run_check K22 "project plane: namespaces, api-resources, unknown project"
+run_check K23 "project planes are isolated"
+run_check CRD "CRD: established, discovered, served, removed"
+run_check TLS "HTTPS with --kubeconfig-out"
+
+echo "$PASSED passed, $FAILED failed"
+((FAILED == 0))
