@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include "log.h"
+
 static _Noreturn void
 oom(size_t n)
 {
@@ -97,11 +99,10 @@ mcf_asprintf(const char *fmt, ...)
 _Noreturn void
 mcf_panic_at(const char *file, int line, const char *msg)
 {
-	fprintf(stderr,
-	    "{\"level\":\"error\",\"id\":\"MCF-PANIC\",\"msg\":\"%s\","
-	    "\"file\":\"%s\",\"line\":%d}\n",
-	    msg, file, line);
-	fflush(stderr);
+	/* The logger escapes the message; a panic is not out of memory, so
+	 * it may allocate. */
+	mcf_log_write(MCF_LOG_ERROR, "MCF-PANIC", "%s (%s:%d)", msg, file,
+	    line);
 	abort();
 }
 

@@ -21,7 +21,11 @@ typedef struct mcf_config mcf_config;
 /* Reads and parses `path`.  `*out` is new (mcf_config_destroy). */
 int mcf_config_load(const char *path, mcf_config **out, mcf_errinfo *ei);
 
-/* Parses `text`; `name` is used in error messages in place of a path. */
+/* Parses `text`; `name` is used in error messages in place of a path.
+ * An empty stream (or only comments) is an empty config.  Rejected with
+ * MCF_EINVAL and "name:line: ...": a top level other than a mapping,
+ * nested mappings, null values, duplicate keys, aliases and a second
+ * document.  Values keep their text as written; flags.c parses them. */
 int mcf_config_parse(const char *text, size_t len, const char *name,
     mcf_config **out, mcf_errinfo *ei);
 
@@ -40,7 +44,15 @@ const char *mcf_config_get(const mcf_config *cfg, const char *key);
 /* Parses one YAML document into a jansson value (mappings → objects,
  * sequences → arrays; plain scalars that read as integers, floats, true,
  * false or null become those types, quoted scalars stay strings).  Errors
- * carry "name:line:column: problem".  `*out` is new. */
+ * carry "name:line:column: problem".  `*out` is new.
+ *
+ * Plain scalars follow the YAML 1.2 core schema (so "yes" and "0644" are
+ * the string "yes" and the integer 644, unlike YAML 1.1); numbers JSON
+ * cannot hold exactly (.inf, .nan, integers beyond 64 bits) stay strings.
+ * Rejected with MCF_EINVAL: aliases (never expanded; anchors alone are
+ * ignored), a second document in the stream, nesting deeper than 64
+ * sequences/mappings, duplicate keys, non-scalar keys.  An empty stream
+ * gives JSON null.  `name` may be NULL ("<yaml>"). */
 int mcf_yaml_parse_json(const char *text, size_t len, const char *name,
     json_t **out, mcf_errinfo *ei);
 

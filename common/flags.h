@@ -56,7 +56,13 @@ enum mcf_flags_result {
 
 /* Parses argv into the destinations.  On success returns MCF_OK and sets
  * `*result`; on a usage error returns MCF_EINVAL and fills `ei`.  Adds the
- * built-in flags --config, --help and --version. */
+ * built-in flags --config, --help and --version.  The destinations' old
+ * contents are overwritten, never read or freed (call mcf_flags_free()
+ * before parsing again).  After MCF_OK, string destinations are new
+ * strings or NULL, also when `*result` is MCF_FLAGS_EXIT; after an error
+ * they are all NULL and there is nothing to free.  A bad table (more than
+ * MCF_FLAGS_MAX flags, a duplicate or built-in name, a default that does
+ * not parse) is a programming error and panics. */
 int mcf_flags_parse(mcf_flagset *fs, int argc, char **argv,
     enum mcf_flags_result *result, mcf_errinfo *ei);
 

@@ -17,9 +17,11 @@
  * by every line, so a mutex guards them: the header promises that every
  * function is thread-safe, and a stray late mcf_log_set_field() must not
  * become a use-after-free.  The lock is held only while copying those
- * strings into the line, never across formatting or write(2).  The level
- * and the file descriptor are atomics because they are read before any
- * formatting, on every call, including the disabled ones.
+ * strings into the line, never across formatting or write(2); growing the
+ * line buffer there may call mcf_realloc(), which is safe because alloc.c
+ * never logs through this module.  The level and the file descriptor are
+ * atomics because they are read before any formatting, on every call,
+ * including the disabled ones.
  *
  * Escaping.  The message is arbitrary bytes (it often quotes peer data), so
  * it is escaped as a JSON string: quote, backslash and control characters

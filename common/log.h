@@ -26,7 +26,9 @@ enum mcf_log_level {
 void mcf_log_init(const char *component, enum mcf_log_level level);
 
 /* Adds a process-wide field written on every line (copied); call before any
- * thread starts.  At most 8 fields. */
+ * thread starts.  At most 8 fields.  Setting a key again replaces its
+ * value; a ninth key, or one the logger writes itself (ts, level,
+ * component, id, msg, truncated), panics. */
 void mcf_log_set_field(const char *key, const char *value);
 
 void               mcf_log_set_level(enum mcf_log_level level);
@@ -40,7 +42,9 @@ void mcf_log_set_fd(int fd);
 
 bool mcf_log_enabled(enum mcf_log_level level);
 
-/* Writes one line.  `id` is a stable message ID ("KS-LISTEN"). */
+/* Writes one line.  `id` is a stable message ID ("KS-LISTEN"), or NULL to
+ * leave it out.  A message longer than 32 KiB is cut there and the line
+ * gets "truncated":true.  errno is preserved. */
 void mcf_log_write(enum mcf_log_level level, const char *id, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 
