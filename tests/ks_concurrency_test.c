@@ -24,7 +24,13 @@
  * bookmark) before a deadline.  Then each watcher's events must be in
  * strictly increasing RV order, none duplicated, and exactly the set the
  * writers' responses imply for its filter, with the types of the §3.3
- * selector-transition table.
+ * selector-transition table.  A slow reader with a tiny socket buffer
+ * makes kubesim queue and finish partial writes.
+ *
+ * The other tests: concurrent read-modify-write updates of one object
+ * (409 Conflict for the losers, no lost update, a watcher sees every
+ * value once and in order); watchers that hang up mid-stream in every
+ * watch form while the writers run; and SIGTERM while watches are open.
  *
  * Threads never call cmocka; they collect problems as text, and the test
  * asserts on the count after freeing everything.  Every loop is bounded by
@@ -46,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -162,9 +169,9 @@ report_flush(report *r, const char *who)
 /* ---- the kubesim child ---------------------------------------------- */
 
 typedef struct kubesim {
-	pid_t pid;      /* 0 once reaped */
-	int   out_fd;   /* read end of its stdout, -1 when closed */
-	int   err_fd;   /* its stderr file, -1 when closed */
+	pid_t pid;    /* 0 once reaped */
+	int   out_fd; /* read end of its stdout, -1 when closed */
+	int   err_fd; /* its stderr file, -1 when closed */
 	char  err_path[64];
 	char  url[128]; /* http://127.0.0.1:PORT */
 } kubesim;
@@ -174,15 +181,15 @@ kubesim_print_stderr_tail(kubesim *ks)
 {
 	if (ks->err_fd < 0)
 		return;
-	off_t end = lseek(ks->err_fd, 0, SEEK_END);
-	off_t from = end > 6000 ? end - 6000 : 0;
-	char  buf[6001];
+	off_t   end  = lseek(ks->err_fd, 0, SEEK_END);
+	off_t   from = end > 6000 ? end - 6000 : 0;
+	char    buf[6001];
 	ssize_t n = pread(ks->err_fd, buf, sizeof(buf) - 1, from);
 	if (n < 0)
 		n = 0;
 	buf[n] = '\0';
-	print_message("---- kubesim stderr (tail) ----\n%s\n---- end ----\n",
-	    buf);
+	print_message(
+	    "---- kubesim stderr (tail) ----\n%s\n---- end ----\n", buf);
 }
 
 static bool
@@ -190,18 +197,18 @@ kubesim_stderr_has_sanitizer_report(kubesim *ks)
 {
 	if (ks->err_fd < 0)
 		return false;
-	off_t end = lseek(ks->err_fd, 0, SEEK_END);
+	off_t end   = lseek(ks->err_fd, 0, SEEK_END);
 	bool  found = false;
 	char  buf[65536 + 64];
-	/* Scan in overlapping windows so a marker across a boundary is seen. */
+	/* Overlapping windows: a marker across a boundary is seen. */
 	for (off_t off = 0; off < end && !found; off += 65536) {
 		ssize_t n = pread(ks->err_fd, buf, sizeof(buf) - 1, off);
 		if (n <= 0)
 			break;
 		buf[n] = '\0';
-		found = strstr(buf, "ERROR: AddressSanitizer") != NULL ||
-		    strstr(buf, "LeakSanitizer") != NULL ||
-		    strstr(buf, "runtime error:") != NULL;
+		found  = strstr(buf, "ERROR: AddressSanitizer") != NULL
+		    || strstr(buf, "LeakSanitizer") != NULL
+		    || strstr(buf, "runtime error:") != NULL;
 	}
 	return found;
 }
@@ -211,8 +218,8 @@ static int
 kubesim_start(kubesim *ks, const char **why)
 {
 	memset(ks, 0, sizeof(*ks));
-	ks->out_fd = -1;
-	ks->err_fd = -1;
+	ks->out_fd      = -1;
+	ks->err_fd      = -1;
 	const char *bin = getenv("KUBESIM");
 	if (bin == NULL || bin[0] == '\0') {
 		*why = "KUBESIM is not set (the kubesim binary's path)";
@@ -235,9 +242,9 @@ kubesim_start(kubesim *ks, const char **why)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, ks->err_fd, 2);
-	char *argv[] = { (char *) bin, "--listen", "127.0.0.1:0",
-		"--history-events", "100000", "--bookmark-interval", "200ms",
-		NULL };
+	char *argv[]
+	    = { (char *) bin, "--listen", "127.0.0.1:0", "--history-events",
+		      "100000", "--bookmark-interval", "200ms", NULL };
 	int rc = posix_spawn(&ks->pid, bin, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pfd[1]);
@@ -256,8 +263,8 @@ kubesim_start(kubesim *ks, const char **why)
 			*why = "no \"listening on\" line before the deadline";
 			return -1;
 		}
-		struct pollfd p = { .fd = ks->out_fd, .events = POLLIN };
-		int pr = poll(&p, 1, (int) left);
+		struct pollfd p  = { .fd = ks->out_fd, .events = POLLIN };
+		int           pr = poll(&p, 1, (int) left);
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr <= 0)
@@ -268,14 +275,15 @@ kubesim_start(kubesim *ks, const char **why)
 			return -1;
 		}
 		n += (size_t) r;
-		line[n] = '\0';
+		line[n]  = '\0';
 		char *nl = strchr(line, '\n');
 		if (nl != NULL) {
-			*nl = '\0';
+			*nl      = '\0';
 			int port = 0;
 			if (sscanf(line, "listening on http://127.0.0.1:%d",
-				&port) != 1 ||
-			    port <= 0) {
+			        &port)
+			        != 1
+			    || port <= 0) {
 				*why = "unexpected first stdout line";
 				print_message("kubesim said: %s\n", line);
 				return -1;
@@ -335,8 +343,8 @@ kubesim_stop_and_check(kubesim *ks)
 		problems++;
 	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		if (WIFSIGNALED(status))
-			print_message("kubesim died of signal %d\n",
-			    WTERMSIG(status));
+			print_message(
+			    "kubesim died of signal %d\n", WTERMSIG(status));
 		else
 			print_message("kubesim exited with status %d\n",
 			    WEXITSTATUS(status));
@@ -395,9 +403,9 @@ static long
 http_call(CURL *h, const char *method, const char *url, const char *ctype,
     const char *body, json_t **out)
 {
-	sbuf               b    = { 0 };
-	struct curl_slist *hdrs = curl_slist_append(NULL,
-	    "Accept: application/json");
+	sbuf               b = { 0 };
+	struct curl_slist *hdrs
+	    = curl_slist_append(NULL, "Accept: application/json");
 	if (ctype != NULL) {
 		char line[128];
 		snprintf(line, sizeof(line), "Content-Type: %s", ctype);
@@ -407,7 +415,8 @@ http_call(CURL *h, const char *method, const char *url, const char *ctype,
 	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	if (body != NULL) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+		curl_easy_setopt(
+		    h, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
 	}
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -424,7 +433,7 @@ http_call(CURL *h, const char *method, const char *url, const char *ctype,
 	if (out != NULL) {
 		json_error_t e;
 		*out = rc == CURLE_OK && b.n > 0 ? json_loadb(b.p, b.n, 0, &e)
-						 : NULL;
+		                                 : NULL;
 	}
 	sbuf_free(&b);
 	return code;
@@ -461,8 +470,8 @@ obj_meta_str(const json_t *obj, const char *field)
 enum { LBL_NONE, LBL_GOLD, LBL_SILVER, LBL_OTHER };
 
 enum { SEL_ALL, SEL_GOLD, SEL_NOT_GOLD };
-static const char *const sel_query[] = { NULL, "tier%3Dgold",
-	"tier%21%3Dgold" };
+static const char *const sel_query[]
+    = { NULL, "tier%3Dgold", "tier%21%3Dgold" };
 
 static int
 obj_label(const json_t *obj)
@@ -504,8 +513,8 @@ sel_match(int sel, int lbl)
 /* ---- write records --------------------------------------------------- */
 
 enum wop { W_CREATE, W_UPDATE, W_PATCH, W_NOOP, W_DELETE };
-static const char *const wop_name[] = { "create", "update", "patch",
-	"no-op patch", "delete" };
+static const char *const wop_name[]
+    = { "create", "update", "patch", "no-op patch", "delete" };
 
 typedef struct wrec {
 	enum wop op;
@@ -523,14 +532,14 @@ typedef struct wrec {
 typedef struct ctx ctx;
 
 typedef struct writer {
-	int         id;
-	ctx        *c;    /* borrowed */
-	wrec       *recs; /* owned, OPS_PER_WRITER */
-	size_t      nrec;
-	report      rep;
-	int         pending_delete; /* index whose hi is not known, or -1 */
-	uint64_t    last_rv;        /* newest RV in this writer's replies */
-	pthread_t   thr;
+	int       id;
+	ctx      *c;    /* borrowed */
+	wrec     *recs; /* owned, OPS_PER_WRITER */
+	size_t    nrec;
+	report    rep;
+	int       pending_delete; /* index whose hi is not known, or -1 */
+	uint64_t  last_rv;        /* newest RV in this writer's replies */
+	pthread_t thr;
 } writer;
 
 /* ---- watchers -------------------------------------------------------- */
@@ -554,6 +563,7 @@ typedef struct watcher {
 	bool        late;      /* connect after half of the writes */
 	bool        small_buf; /* 1 KiB curl buffer: lines split more */
 	bool        list_any;  /* the initial list may hold objects */
+	bool        slow;      /* tiny socket buffer, one 1.5 s stall */
 	ctx        *c;         /* borrowed */
 	/* Written by the watcher thread; read by the main thread after
 	 * join, except the atomics. */
@@ -566,6 +576,7 @@ typedef struct watcher {
 	size_t           nbookmarks;
 	int              reconnects;
 	bool             ordered; /* every event RV above the previous */
+	bool             stalled; /* the slow watcher's stall is over */
 	sbuf             line;    /* the partial line (owned) */
 	report           rep;
 	pthread_t        thr;
@@ -581,19 +592,18 @@ struct ctx {
 };
 
 static void
-watcher_url(const watcher *w, char *buf, size_t len, bool watch,
-    uint64_t rv)
+watcher_url(const watcher *w, char *buf, size_t len, bool watch, uint64_t rv)
 {
 	char path[128];
 	if (w->ns < 0)
 		snprintf(path, sizeof(path), "/api/v1/configmaps");
 	else
-		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps",
-		    ns_names[w->ns]);
+		snprintf(path, sizeof(path),
+		    "/api/v1/namespaces/%s/configmaps", ns_names[w->ns]);
 	char sel[64] = "";
 	if (w->sel != SEL_ALL)
-		snprintf(sel, sizeof(sel), "labelSelector=%s",
-		    sel_query[w->sel]);
+		snprintf(
+		    sel, sizeof(sel), "labelSelector=%s", sel_query[w->sel]);
 	if (!watch)
 		snprintf(buf, len, "%s%s%s%s", w->c->base, path,
 		    sel[0] ? "?" : "", sel);
@@ -609,9 +619,8 @@ static void
 progress_raise(watcher *w, uint64_t rv)
 {
 	uint64_t cur = atomic_load(&w->progress);
-	while (rv > cur && !atomic_compare_exchange_weak(&w->progress, &cur,
-			       rv)) {
-	}
+	while (rv > cur
+	    && !atomic_compare_exchange_weak(&w->progress, &cur, rv)) { }
 }
 
 static void
@@ -620,8 +629,8 @@ watcher_line(watcher *w, const char *p, size_t n)
 	json_error_t e;
 	json_t      *ev = json_loadb(p, n, 0, &e);
 	if (ev == NULL) {
-		report_add(&w->rep, "unparseable line (%s): %.200s", e.text,
-		    p);
+		report_add(
+		    &w->rep, "unparseable line (%s): %.200s", e.text, p);
 		return;
 	}
 	const char   *type = json_string_value(json_object_get(ev, "type"));
@@ -631,11 +640,12 @@ watcher_line(watcher *w, const char *p, size_t n)
 		report_add(&w->rep, "event without type/object: %.200s", p);
 	} else if (strcmp(type, "BOOKMARK") == 0) {
 		if (rv == 0)
-			report_add(&w->rep, "bookmark without an RV: %.200s",
-			    p);
+			report_add(
+			    &w->rep, "bookmark without an RV: %.200s", p);
 		else if (rv < w->last_rv)
 			report_add(&w->rep,
-			    "bookmark RV %" PRIu64 " below the last RV %" PRIu64,
+			    "bookmark RV %" PRIu64
+			    " below the last RV %" PRIu64,
 			    rv, w->last_rv);
 		else
 			w->last_rv = rv;
@@ -645,11 +655,11 @@ watcher_line(watcher *w, const char *p, size_t n)
 		char *s = json_dumps(obj, JSON_COMPACT);
 		report_add(&w->rep, "ERROR event: %.300s", s ? s : "?");
 		free(s);
-	} else if (strcmp(type, "ADDED") == 0 ||
-	    strcmp(type, "MODIFIED") == 0 || strcmp(type, "DELETED") == 0) {
+	} else if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0
+	    || strcmp(type, "DELETED") == 0) {
 		if (rv == 0)
-			report_add(&w->rep, "%s without an RV: %.200s", type,
-			    p);
+			report_add(
+			    &w->rep, "%s without an RV: %.200s", type, p);
 		if (rv <= w->last_rv) {
 			w->ordered = false;
 			report_add(&w->rep,
@@ -666,20 +676,21 @@ watcher_line(watcher *w, const char *p, size_t n)
 		}
 		wev *x = &w->evs[w->nev++];
 		memset(x, 0, sizeof(*x));
-		x->rv   = rv;
-		x->type = type[0];
-		x->ns   = ns_index(obj_meta_str(obj, "namespace"));
-		x->lbl  = obj_label(obj);
-		const char *val = json_string_value(json_object_get(
-		    json_object_get(obj, "data"), "k"));
+		x->rv           = rv;
+		x->type         = type[0];
+		x->ns           = ns_index(obj_meta_str(obj, "namespace"));
+		x->lbl          = obj_label(obj);
+		const char *val = json_string_value(
+		    json_object_get(json_object_get(obj, "data"), "k"));
 		x->val = val ? atoi(val) : -1;
-		snprintf(x->name, sizeof(x->name), "%s",
-		    obj_meta_str(obj, "name"));
-		snprintf(x->uid, sizeof(x->uid), "%s",
-		    obj_meta_str(obj, "uid"));
+		snprintf(
+		    x->name, sizeof(x->name), "%s", obj_meta_str(obj, "name"));
+		snprintf(
+		    x->uid, sizeof(x->uid), "%s", obj_meta_str(obj, "uid"));
 		if (w->ns >= 0 && x->ns != w->ns)
-			report_add(&w->rep, "%s of %s/%s outside the watched "
-					    "namespace",
+			report_add(&w->rep,
+			    "%s of %s/%s outside the watched "
+			    "namespace",
 			    type, obj_meta_str(obj, "namespace"), x->name);
 		/* A DELETED for a selector transition carries the new state,
 		 * which no longer matches (§3.3); the others must match. */
@@ -715,7 +726,21 @@ watcher_write_cb(char *d, size_t sz, size_t nm, void *ud)
 		w->line.n -= start;
 		w->line.p[w->line.n] = '\0';
 	}
+	/* The slow reader stops reading for a while, so kubesim must queue
+	 * its events and finish partial writes later. */
+	if (w->slow && !w->stalled && w->nev >= 20) {
+		w->stalled = true;
+		sleep_ms(1500);
+	}
 	return n;
+}
+
+static int
+small_rcvbuf_cb(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+	int sz = 4096;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	return CURL_SOCKOPT_OK;
 }
 
 static size_t
@@ -729,8 +754,8 @@ watcher_header_cb(char *d, size_t sz, size_t nm, void *ud)
 }
 
 static int
-watcher_xfer_cb(void *ud, curl_off_t a, curl_off_t b, curl_off_t c,
-    curl_off_t d)
+watcher_xfer_cb(
+    void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
 	watcher *w = ud;
 	return atomic_load(&w->c->stop) || now_ms() > w->c->hard_deadline;
@@ -750,23 +775,23 @@ watcher_main(void *arg)
 	long    code = http_call(h, "GET", url, NULL, NULL, &lst);
 	w->list_rv   = obj_rv(lst);
 	if (code != 200 || w->list_rv == 0) {
-		report_add(&w->rep, "list %s: HTTP %ld, RV %" PRIu64, url, code,
-		    w->list_rv);
+		report_add(&w->rep, "list %s: HTTP %ld, RV %" PRIu64, url,
+		    code, w->list_rv);
 		json_decref(lst);
 		curl_easy_cleanup(h);
 		atomic_store(&w->state, 3);
 		return NULL;
 	}
-	if (!w->list_any &&
-	    json_array_size(json_object_get(lst, "items")) != 0)
+	if (!w->list_any
+	    && json_array_size(json_object_get(lst, "items")) != 0)
 		report_add(&w->rep, "initial list not empty");
 	json_decref(lst);
 	w->last_rv = w->list_rv;
 	atomic_store(&w->state, 1);
 
 	for (int i = 0; w->late && i < 1000000; i++) {
-		if (atomic_load(&c->writes_done) >= c->late_after ||
-		    atomic_load(&c->stop) || now_ms() > c->hard_deadline)
+		if (atomic_load(&c->writes_done) >= c->late_after
+		    || atomic_load(&c->stop) || now_ms() > c->hard_deadline)
 			break;
 		sleep_ms(2);
 	}
@@ -788,6 +813,9 @@ watcher_main(void *arg)
 		curl_easy_setopt(h, CURLOPT_XFERINFODATA, w);
 		if (w->small_buf)
 			curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 1024L);
+		if (w->slow)
+			curl_easy_setopt(
+			    h, CURLOPT_SOCKOPTFUNCTION, small_rcvbuf_cb);
 		CURLcode rc = curl_easy_perform(h);
 		code        = 0;
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
@@ -805,7 +833,7 @@ watcher_main(void *arg)
 			 * from the last RV, as a client would. */
 			w->reconnects++;
 			print_message("%s: stream ended cleanly after RV "
-				      "%" PRIu64 "; resuming\n",
+			              "%" PRIu64 "; resuming\n",
 			    w->desc, w->last_rv);
 			from = w->last_rv;
 			continue;
@@ -831,14 +859,14 @@ watcher_free(watcher *w)
 /* Waits until every watcher's state is at least `state` (or done);
  * returns false at the deadline. */
 static bool
-watchers_wait_state(watcher *ws, int n, int state, bool skip_late,
-    int64_t deadline)
+watchers_wait_state(
+    watcher *ws, int n, int state, bool skip_late, int64_t deadline)
 {
 	for (int i = 0; i < 1000000; i++) {
 		bool all = true;
 		for (int k = 0; k < n; k++)
-			if (!(skip_late && ws[k].late) &&
-			    atomic_load(&ws[k].state) < state)
+			if (!(skip_late && ws[k].late)
+			    && atomic_load(&ws[k].state) < state)
 				all = false;
 		if (all)
 			return true;
@@ -894,7 +922,7 @@ writer_saw_rv(writer *wr, uint64_t rv, const char *what)
 {
 	if (wr->pending_delete >= 0) {
 		wr->recs[wr->pending_delete].hi = rv;
-		wr->pending_delete             = -1;
+		wr->pending_delete              = -1;
 	}
 	if (rv <= wr->last_rv)
 		report_add(&wr->rep,
@@ -931,17 +959,17 @@ writer_main(void *arg)
 			s->ns  = (int) (r2 % N_NS);
 			s->lbl = (int) ((r2 >> 4) % 3);
 			s->val = 0;
-			snprintf(s->name, sizeof(s->name), "w%d-%03d", wr->id,
-			    k);
+			snprintf(
+			    s->name, sizeof(s->name), "w%d-%03d", wr->id, k);
 			snprintf(url, sizeof(url),
 			    "%s/api/v1/namespaces/%s/configmaps", c->base,
 			    ns_names[s->ns]);
 			body = mcf_asprintf("{\"metadata\":{\"name\":\"%s\","
-					    "\"labels\":%s},\"data\":{\"k\":"
-					    "\"0\"}}",
+			                    "\"labels\":%s},\"data\":{\"k\":"
+			                    "\"0\"}}",
 			    s->name, labels_json(s->lbl, false));
-			code = http_call(h, "POST", url, "application/json",
-			    body, &out);
+			code = http_call(
+			    h, "POST", url, "application/json", body, &out);
 			rec->op      = W_CREATE;
 			rec->lbl_old = LBL_NONE;
 			if (code != 201 || obj_rv(out) == 0) {
@@ -968,9 +996,9 @@ writer_main(void *arg)
 				rec->op = W_UPDATE;
 				body    = mcf_asprintf(
 				       "{\"metadata\":{\"name\":\"%s\","
-				       "\"namespace\":\"%s\",\"resourceVersion\":"
-				       "\"%" PRIu64 "\",\"labels\":%s},\"data\":"
-				       "{\"k\":\"%d\"}}",
+				          "\"namespace\":\"%s\",\"resourceVersion\":"
+				          "\"%" PRIu64 "\",\"labels\":%s},\"data\":"
+				          "{\"k\":\"%d\"}}",
 				       s->name, ns_names[s->ns], s->rv,
 				       labels_json(lbl, false), k + 1);
 				code = http_call(h, "PUT", url,
@@ -979,34 +1007,36 @@ writer_main(void *arg)
 				rec->op = W_PATCH;
 				body    = mcf_asprintf(
 				       "{\"metadata\":{\"labels\":%s},\"data\":"
-				       "{\"k\":\"%d\"}}",
+				          "{\"k\":\"%d\"}}",
 				       labels_json(lbl, true), k + 1);
 				code = http_call(h, "PATCH", url,
-				    "application/merge-patch+json", body, &out);
+				    "application/merge-patch+json", body,
+				    &out);
 			} else if (pick < 7) {
 				rec->op = W_NOOP;
 				lbl     = s->lbl;
 				body    = mcf_asprintf(
 				       "{\"data\":{\"k\":\"%d\"}}", s->val);
 				code = http_call(h, "PATCH", url,
-				    "application/merge-patch+json", body, &out);
+				    "application/merge-patch+json", body,
+				    &out);
 			} else {
 				rec->op = W_DELETE;
-				code = http_call(h, "DELETE", url, NULL, NULL,
-				    &out);
+				code    = http_call(
+				       h, "DELETE", url, NULL, NULL, &out);
 			}
 			if (rec->op == W_DELETE) {
 				const char *st = json_string_value(
 				    json_object_get(out, "status"));
-				if (code != 200 || st == NULL ||
-				    strcmp(st, "Success") != 0) {
+				if (code != 200 || st == NULL
+				    || strcmp(st, "Success") != 0) {
 					report_add(&wr->rep,
 					    "delete %s: HTTP %ld, status %s",
 					    s->name, code, st ? st : "-");
 					ok = false;
 				} else {
-					rec->lo = wr->last_rv;
-					rec->hi = UINT64_MAX;
+					rec->lo            = wr->last_rv;
+					rec->hi            = UINT64_MAX;
 					wr->pending_delete = (int) wr->nrec;
 					s->live            = false;
 				}
@@ -1035,8 +1065,8 @@ writer_main(void *arg)
 					    wop_name[rec->op], s->name,
 					    obj_label(out), lbl);
 				if (rec->persisted)
-					writer_saw_rv(wr, rv,
-					    wop_name[rec->op]);
+					writer_saw_rv(
+					    wr, rv, wop_name[rec->op]);
 				s->rv   = rv;
 				s->lbl  = lbl;
 				rec->rv = rv;
@@ -1129,8 +1159,10 @@ verify_watcher(watcher *w, wrec **all, size_t nall, uint64_t final_rv)
 			int  n   = 0;
 			for (size_t k = 0; k < w->nev; k++) {
 				wev *e = &w->evs[k];
-				if (e->type == 'D' && strcmp(e->uid, r->uid) == 0 &&
-				    e->rv > r->lo && e->rv < r->hi && !e->matched) {
+				if (e->type == 'D'
+				    && strcmp(e->uid, r->uid) == 0
+				    && e->rv > r->lo && e->rv < r->hi
+				    && !e->matched) {
 					n++;
 					if (hit == NULL)
 						hit = e;
@@ -1139,7 +1171,8 @@ verify_watcher(watcher *w, wrec **all, size_t nall, uint64_t final_rv)
 			if (n != 1) {
 				report_add(rep,
 				    "delete of %s/%s (RV in (%" PRIu64
-				    ",%" PRIu64 ")): %d DELETED events, want 1",
+				    ",%" PRIu64
+				    ")): %d DELETED events, want 1",
 				    ns_names[r->ns], r->name, r->lo, r->hi, n);
 				if (hit == NULL)
 					continue;
@@ -1173,14 +1206,15 @@ verify_watcher(watcher *w, wrec **all, size_t nall, uint64_t final_rv)
 			continue;
 		}
 		e->matched = true;
-		if (e->type != t || strcmp(e->uid, r->uid) != 0 ||
-		    strcmp(e->name, r->name) != 0 || e->ns != r->ns ||
-		    e->lbl != r->lbl_new || e->val != r->val)
+		if (e->type != t || strcmp(e->uid, r->uid) != 0
+		    || strcmp(e->name, r->name) != 0 || e->ns != r->ns
+		    || e->lbl != r->lbl_new || e->val != r->val)
 			report_add(rep,
 			    "RV %" PRIu64 ": got %c %s label %d k=%d, want %c "
 			    "%s label %d k=%d (%s, label was %d)",
-			    r->rv, e->type, e->name, e->lbl, e->val, t, r->name,
-			    r->lbl_new, r->val, wop_name[r->op], r->lbl_old);
+			    r->rv, e->type, e->name, e->lbl, e->val, t,
+			    r->name, r->lbl_new, r->val, wop_name[r->op],
+			    r->lbl_old);
 	}
 	for (size_t k = 0; k < w->nev; k++) {
 		wev *e = &w->evs[k];
@@ -1190,7 +1224,7 @@ verify_watcher(watcher *w, wrec **all, size_t nall, uint64_t final_rv)
 			    e->type, e->name, e->ns, e->rv);
 	}
 	print_message("%-28s list RV %" PRIu64 ": %zu events (%zu expected), "
-		      "%zu bookmarks, %d reconnects\n",
+	              "%zu bookmarks, %d reconnects\n",
 	    w->desc, w->list_rv, w->nev, expected, w->nbookmarks,
 	    w->reconnects);
 	return report_flush(rep, w->desc);
@@ -1203,7 +1237,8 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* ---- fixtures ------------------------------------------------------------ */
+/* ---- fixtures ------------------------------------------------------------
+ */
 
 static int
 group_setup(void **state)
@@ -1255,10 +1290,10 @@ create_namespaces(CURL *h, const char *base)
 	snprintf(url, sizeof(url), "%s/api/v1/namespaces", base);
 	for (int i = 0; i < N_NS; i++) {
 		char body[128];
-		snprintf(body, sizeof(body), "{\"metadata\":{\"name\":\"%s\"}}",
-		    ns_names[i]);
-		long code = http_call(h, "POST", url, "application/json", body,
-		    NULL);
+		snprintf(body, sizeof(body),
+		    "{\"metadata\":{\"name\":\"%s\"}}", ns_names[i]);
+		long code = http_call(
+		    h, "POST", url, "application/json", body, NULL);
 		assert_int_equal(code, 201);
 	}
 }
@@ -1270,8 +1305,8 @@ watchers_start(watcher *ws, int n, ctx *c)
 		ws[i].c = c;
 		atomic_init(&ws[i].state, 0);
 		atomic_init(&ws[i].progress, 0);
-		if (pthread_create(&ws[i].thr, NULL, watcher_main, &ws[i]) !=
-		    0)
+		if (pthread_create(&ws[i].thr, NULL, watcher_main, &ws[i])
+		    != 0)
 			mcf_panic("pthread_create");
 	}
 }
@@ -1283,11 +1318,156 @@ watchers_join(watcher *ws, int n)
 		pthread_join(ws[i].thr, NULL);
 }
 
-/* ---- tests ------------------------------------------------------------------ */
+/* ---- tests
+ * ------------------------------------------------------------------ */
 
-/* Four writers, six watchers (two joining late), selector transitions,
- * no-op writes and deletes: every watcher sees exactly its share of the
- * writes, in order, once. */
+/* Runs N_WRITERS writers to completion. */
+static void
+writers_run(writer *wrs, ctx *c)
+{
+	memset(wrs, 0, N_WRITERS * sizeof(*wrs));
+	for (int i = 0; i < N_WRITERS; i++) {
+		wrs[i].id   = i;
+		wrs[i].c    = c;
+		wrs[i].recs = mcf_calloc(OPS_PER_WRITER, sizeof(wrec));
+		if (pthread_create(&wrs[i].thr, NULL, writer_main, &wrs[i])
+		    != 0)
+			mcf_panic("pthread_create");
+	}
+	for (int i = 0; i < N_WRITERS; i++)
+		pthread_join(wrs[i].thr, NULL);
+}
+
+/* The sentinel: a last write (cc-a, tier=gold) after the writers, seen by
+ * the all-namespace, cc-a and tier=gold watchers; the others reach the
+ * final RV by bookmarks.  Then a list gives the final plane RV.  Returns
+ * the number of problems. */
+static int
+write_sentinel(CURL *h, const char *base, wrec *sentinel, uint64_t *final_rv)
+{
+	int     problems = 0;
+	char    url[512];
+	json_t *out = NULL;
+	memset(sentinel, 0, sizeof(*sentinel));
+	sentinel->op        = W_CREATE;
+	sentinel->lbl_new   = LBL_GOLD;
+	sentinel->persisted = true;
+	snprintf(sentinel->name, sizeof(sentinel->name), "sentinel");
+	snprintf(
+	    url, sizeof(url), "%s/api/v1/namespaces/cc-a/configmaps", base);
+	long code    = http_call(h, "POST", url, "application/json",
+	       "{\"metadata\":{\"name\":\"sentinel\",\"labels\":{\"tier\":"
+	          "\"gold\"}},\"data\":{\"k\":\"0\"}}",
+	       &out);
+	sentinel->rv = obj_rv(out);
+	snprintf(sentinel->uid, sizeof(sentinel->uid), "%s",
+	    obj_meta_str(out, "uid"));
+	json_decref(out);
+	if (code != 201 || sentinel->rv == 0) {
+		print_message("sentinel create: HTTP %ld\n", code);
+		problems++;
+	}
+	snprintf(url, sizeof(url), "%s/api/v1/configmaps", base);
+	code      = http_call(h, "GET", url, NULL, NULL, &out);
+	*final_rv = obj_rv(out);
+	json_decref(out);
+	if (code != 200 || *final_rv != sentinel->rv) {
+		print_message("final list: HTTP %ld RV %" PRIu64
+		              ", want the sentinel's RV %" PRIu64 "\n",
+		    code, *final_rv, sentinel->rv);
+		problems++;
+	}
+	if (*final_rv < sentinel->rv)
+		*final_rv = sentinel->rv;
+	return problems;
+}
+
+/* Keeps the watchers going until each reached `rv` (or ended), then
+ * stops and joins them. */
+static void
+watchers_finish(watcher *ws, int n, ctx *c, uint64_t rv)
+{
+	int64_t deadline = now_ms() + 30000LL * scale;
+	for (int i = 0; i < 1000000 && now_ms() < deadline; i++) {
+		bool all = true;
+		for (int k = 0; k < n; k++)
+			if (atomic_load(&ws[k].progress) < rv
+			    && atomic_load(&ws[k].state) != 3)
+				all = false;
+		if (all)
+			break;
+		sleep_ms(10);
+	}
+	atomic_store(&c->stop, true);
+	watchers_join(ws, n);
+}
+
+/* Puts every write in one list (*all, new), closes deletes still open at
+ * the sentinel, prints the writers' problems and checks that no two
+ * writes got the same RV.  Returns the number of problems. */
+static int
+writes_collect(writer *wrs, wrec *sentinel, wrec ***all, size_t *nall)
+{
+	int    problems = 0;
+	size_t cap      = 1;
+	for (int i = 0; i < N_WRITERS; i++)
+		cap += wrs[i].nrec;
+	wrec    **list = mcf_calloc(cap, sizeof(*list));
+	uint64_t *rvs  = mcf_calloc(cap, sizeof(*rvs));
+	size_t    n = 0, nrv = 0, ops[5] = { 0 };
+	for (int i = 0; i < N_WRITERS; i++) {
+		for (size_t k = 0; k < wrs[i].nrec; k++) {
+			wrec *r = &wrs[i].recs[k];
+			if (r->op == W_DELETE && r->hi == UINT64_MAX
+			    && sentinel->rv != 0)
+				r->hi = sentinel->rv;
+			if (r->op != W_DELETE && r->persisted)
+				rvs[nrv++] = r->rv;
+			ops[r->op]++;
+			list[n++] = r;
+		}
+		char who[32];
+		snprintf(who, sizeof(who), "writer %d", i);
+		problems += report_flush(&wrs[i].rep, who);
+		if (wrs[i].nrec != OPS_PER_WRITER) {
+			print_message("writer %d stopped after %zu writes\n",
+			    i, wrs[i].nrec);
+			problems++;
+		}
+	}
+	list[n++]  = sentinel;
+	rvs[nrv++] = sentinel->rv;
+	print_message("writes: %zu creates, %zu updates, %zu patches, %zu "
+	              "no-op patches, %zu deletes\n",
+	    ops[W_CREATE] + 1, ops[W_UPDATE], ops[W_PATCH], ops[W_NOOP],
+	    ops[W_DELETE]);
+	qsort(rvs, nrv, sizeof(*rvs), cmp_u64);
+	for (size_t i = 1; i < nrv; i++) {
+		if (rvs[i] == rvs[i - 1]) {
+			print_message(
+			    "two writes returned RV %" PRIu64 "\n", rvs[i]);
+			problems++;
+		}
+	}
+	free(rvs);
+	*all  = list;
+	*nall = n;
+	return problems;
+}
+
+static void
+writers_free(writer *wrs)
+{
+	for (int i = 0; i < N_WRITERS; i++) {
+		free(wrs[i].recs);
+		wrs[i].recs = NULL;
+		sbuf_free(&wrs[i].rep.text);
+	}
+}
+
+/* Four writers, six watchers (two joining late, one reading slowly),
+ * selector transitions, no-op writes and deletes: every watcher sees
+ * exactly its share of the writes, in order, once. */
 static void
 test_concurrency_watchers_see_every_write(void **state)
 {
@@ -1296,23 +1476,41 @@ test_concurrency_watchers_see_every_write(void **state)
 	CURL    *h        = http_handle();
 	create_namespaces(h, ks->url);
 
-	ctx c = { .base = ks->url, .late_after = N_WRITERS * OPS_PER_WRITER / 2,
+	ctx c = { .base        = ks->url,
+		.late_after    = N_WRITERS * OPS_PER_WRITER / 2,
 		.hard_deadline = now_ms() + 100000LL * scale };
 	atomic_init(&c.stop, false);
 	atomic_init(&c.no_resume, false);
 	atomic_init(&c.writes_done, 0);
 	watcher ws[N_WATCHERS] = {
-		{ .desc = "all namespaces", .ns = -1, .sel = SEL_ALL },
-		{ .desc = "all namespaces, late", .ns = -1, .sel = SEL_ALL,
-		    .bookmarks = true, .late = true, .small_buf = true },
-		{ .desc = "cc-a", .ns = 0, .sel = SEL_ALL, .bookmarks = true,
+		{ .desc   = "all namespaces, slow reader",
+		    .ns   = -1,
+		    .sel  = SEL_ALL,
+		    .slow = true },
+		{ .desc        = "all namespaces, late",
+		    .ns        = -1,
+		    .sel       = SEL_ALL,
+		    .bookmarks = true,
+		    .late      = true,
 		    .small_buf = true },
-		{ .desc = "cc-b, late", .ns = 1, .sel = SEL_ALL,
-		    .bookmarks = true, .late = true },
-		{ .desc = "cc-c, tier!=gold", .ns = 2, .sel = SEL_NOT_GOLD,
+		{ .desc        = "cc-a",
+		    .ns        = 0,
+		    .sel       = SEL_ALL,
+		    .bookmarks = true,
+		    .small_buf = true },
+		{ .desc        = "cc-b, late",
+		    .ns        = 1,
+		    .sel       = SEL_ALL,
+		    .bookmarks = true,
+		    .late      = true },
+		{ .desc        = "cc-c, tier!=gold",
+		    .ns        = 2,
+		    .sel       = SEL_NOT_GOLD,
 		    .bookmarks = true },
-		{ .desc = "all namespaces, tier=gold", .ns = -1,
-		    .sel = SEL_GOLD, .bookmarks = true },
+		{ .desc        = "all namespaces, tier=gold",
+		    .ns        = -1,
+		    .sel       = SEL_GOLD,
+		    .bookmarks = true },
 	};
 	watchers_start(ws, N_WATCHERS, &c);
 	int64_t deadline = now_ms() + 20000LL * scale;
@@ -1322,123 +1520,184 @@ test_concurrency_watchers_see_every_write(void **state)
 	}
 	if (!watchers_wait_state(ws, N_WATCHERS, 2, true, deadline)) {
 		print_message("a watch got no response headers within %d s "
-			      "(headers should come at once)\n",
+		              "(headers should come at once)\n",
 		    20 * scale);
 		problems++;
 	}
 
 	writer wrs[N_WRITERS];
-	memset(wrs, 0, sizeof(wrs));
-	for (int i = 0; i < N_WRITERS; i++) {
-		wrs[i].id   = i;
-		wrs[i].c    = &c;
-		wrs[i].recs = mcf_calloc(OPS_PER_WRITER, sizeof(wrec));
-		if (pthread_create(&wrs[i].thr, NULL, writer_main, &wrs[i]) !=
-		    0)
-			mcf_panic("pthread_create");
-	}
-	for (int i = 0; i < N_WRITERS; i++)
-		pthread_join(wrs[i].thr, NULL);
+	writers_run(wrs, &c);
+	wrec     sentinel;
+	uint64_t final_rv;
+	problems += write_sentinel(h, ks->url, &sentinel, &final_rv);
+	watchers_finish(ws, N_WATCHERS, &c, final_rv);
 
-	/* The sentinel: the last write, seen by the all-namespace, cc-a and
-	 * tier=gold watchers; the others reach the final RV by bookmarks. */
-	wrec   sentinel = { .op = W_CREATE, .ns = 0, .lbl_old = LBL_NONE,
-		  .lbl_new = LBL_GOLD, .persisted = true, .val = 0 };
-	char   url[512];
-	json_t *out = NULL;
-	snprintf(url, sizeof(url), "%s/api/v1/namespaces/cc-a/configmaps",
-	    ks->url);
-	snprintf(sentinel.name, sizeof(sentinel.name), "sentinel");
-	long code = http_call(h, "POST", url, "application/json",
-	    "{\"metadata\":{\"name\":\"sentinel\",\"labels\":{\"tier\":"
-	    "\"gold\"}},\"data\":{\"k\":\"0\"}}",
-	    &out);
-	sentinel.rv = obj_rv(out);
-	snprintf(sentinel.uid, sizeof(sentinel.uid), "%s",
-	    obj_meta_str(out, "uid"));
-	json_decref(out);
-	if (code != 201 || sentinel.rv == 0) {
-		print_message("sentinel create: HTTP %ld\n", code);
-		problems++;
-	}
-	snprintf(url, sizeof(url), "%s/api/v1/configmaps", ks->url);
-	code              = http_call(h, "GET", url, NULL, NULL, &out);
-	uint64_t final_rv = obj_rv(out);
-	json_decref(out);
-	if (code != 200 || final_rv != sentinel.rv) {
-		print_message("final list: HTTP %ld RV %" PRIu64
-			      ", want the sentinel's RV %" PRIu64 "\n",
-		    code, final_rv, sentinel.rv);
-		problems++;
-	}
-	if (final_rv < sentinel.rv)
-		final_rv = sentinel.rv;
-
-	/* Keep watching until every watcher reached the final RV. */
-	deadline = now_ms() + 30000LL * scale;
-	for (int i = 0; i < 1000000 && now_ms() < deadline; i++) {
-		bool all = true;
-		for (int k = 0; k < N_WATCHERS; k++)
-			if (atomic_load(&ws[k].progress) < final_rv &&
-			    atomic_load(&ws[k].state) != 3)
-				all = false;
-		if (all)
-			break;
-		sleep_ms(10);
-	}
-	atomic_store(&c.stop, true);
-	watchers_join(ws, N_WATCHERS);
-
-	/* Every write, in one list; deletes still open end at the
-	 * sentinel. */
-	size_t nall = 1;
-	for (int i = 0; i < N_WRITERS; i++)
-		nall += wrs[i].nrec;
-	wrec    **all = mcf_calloc(nall, sizeof(*all));
-	uint64_t *rvs = mcf_calloc(nall, sizeof(*rvs));
-	size_t    n = 0, nrv = 0, ops[5] = { 0 };
-	for (int i = 0; i < N_WRITERS; i++) {
-		for (size_t k = 0; k < wrs[i].nrec; k++) {
-			wrec *r = &wrs[i].recs[k];
-			if (r->op == W_DELETE && r->hi == UINT64_MAX)
-				r->hi = sentinel.rv ? sentinel.rv : UINT64_MAX;
-			if (r->op != W_DELETE && r->persisted)
-				rvs[nrv++] = r->rv;
-			ops[r->op]++;
-			all[n++] = r;
-		}
-		char who[32];
-		snprintf(who, sizeof(who), "writer %d", i);
-		problems += report_flush(&wrs[i].rep, who);
-		if (wrs[i].nrec != OPS_PER_WRITER) {
-			print_message("writer %d stopped after %zu writes\n", i,
-			    wrs[i].nrec);
-			problems++;
-		}
-	}
-	all[n++]   = &sentinel;
-	rvs[nrv++] = sentinel.rv;
-	print_message("writes: %zu creates, %zu updates, %zu patches, %zu "
-		      "no-op patches, %zu deletes; final RV %" PRIu64 "\n",
-	    ops[W_CREATE] + 1, ops[W_UPDATE], ops[W_PATCH], ops[W_NOOP],
-	    ops[W_DELETE], final_rv);
-	qsort(rvs, nrv, sizeof(*rvs), cmp_u64);
-	for (size_t i = 1; i < nrv; i++) {
-		if (rvs[i] == rvs[i - 1]) {
-			print_message("two writes returned RV %" PRIu64 "\n",
-			    rvs[i]);
-			problems++;
-		}
-	}
+	wrec **all;
+	size_t nall;
+	problems += writes_collect(wrs, &sentinel, &all, &nall);
 	for (int i = 0; i < N_WATCHERS; i++)
-		problems += verify_watcher(&ws[i], all, n, final_rv);
+		problems += verify_watcher(&ws[i], all, nall, final_rv);
 
 	for (int i = 0; i < N_WATCHERS; i++)
 		watcher_free(&ws[i]);
-	for (int i = 0; i < N_WRITERS; i++)
-		free(wrs[i].recs);
+	writers_free(wrs);
 	free(all);
-	free(rvs);
+	curl_easy_cleanup(h);
+	problems += kubesim_stop_and_check(ks);
+	assert_int_equal(problems, 0);
+}
+
+/* A watcher that hangs up: it opens a watch (several forms), reads a
+ * random number of events, then closes the connection, again and again
+ * while the writers run. */
+typedef struct churner {
+	int       id;
+	ctx      *c;       /* borrowed */
+	uint64_t  from_rv; /* the initial list's RV */
+	int       budget;  /* lines to read before hanging up */
+	int       seen;
+	int       opened, hung_up, ended;
+	report    rep;
+	pthread_t thr;
+} churner;
+
+static size_t
+churn_write_cb(char *d, size_t sz, size_t nm, void *ud)
+{
+	churner *ch = ud;
+	for (size_t i = 0; i < sz * nm; i++)
+		if (d[i] == '\n')
+			ch->seen++;
+	return ch->seen >= ch->budget ? 0 : sz * nm;
+}
+
+static int
+churn_xfer_cb(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	churner *ch = ud;
+	return atomic_load(&ch->c->stop) || now_ms() > ch->c->hard_deadline;
+}
+
+static void *
+churner_main(void *arg)
+{
+	churner *ch   = arg;
+	ctx     *c    = ch->c;
+	uint32_t seed = 0x85ebca6bu * (uint32_t) (ch->id + 1);
+	CURL    *h    = http_handle();
+	/* Watch forms; those marked take the initial list's RV. */
+	static const struct {
+		const char *path;
+		bool        with_rv;
+	} forms[] = {
+		{ "/api/v1/configmaps?watch=true", true },
+		{ "/api/v1/configmaps?watch=true&resourceVersion=0", false },
+		{ "/api/v1/namespaces/cc-a/configmaps?watch=true&"
+		  "allowWatchBookmarks=true",
+		    true },
+		{ "/api/v1/configmaps?watch=true&labelSelector=tier%3Dgold",
+		    false },
+		{ "/api/v1/configmaps?watch=true&sendInitialEvents=true&"
+		  "resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true",
+		    false },
+	};
+	for (int i = 0; i < 200 && !atomic_load(&c->stop)
+	     && atomic_load(&c->writes_done) < N_WRITERS * OPS_PER_WRITER;
+	     i++) {
+		uint32_t r = xorshift(&seed);
+		char     url[512], path[256];
+		snprintf(path, sizeof(path), "%s", forms[r % 5].path);
+		if (forms[r % 5].with_rv)
+			snprintf(url, sizeof(url),
+			    "%s%s&resourceVersion=%" PRIu64, c->base, path,
+			    ch->from_rv);
+		else
+			snprintf(url, sizeof(url), "%s%s", c->base, path);
+		ch->budget = 1 + (int) ((r >> 8) % 40);
+		ch->seen   = 0;
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L * scale);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, churn_write_cb);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, ch);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, churn_xfer_cb);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, ch);
+		ch->opened++;
+		CURLcode rc = curl_easy_perform(h);
+		if (rc == CURLE_WRITE_ERROR)
+			ch->hung_up++;
+		else if (rc == CURLE_OK || rc == CURLE_OPERATION_TIMEDOUT
+		    || rc == CURLE_ABORTED_BY_CALLBACK)
+			ch->ended++;
+		else
+			report_add(&ch->rep, "watch %s: %s", path,
+			    curl_easy_strerror(rc));
+	}
+	curl_easy_cleanup(h);
+	return NULL;
+}
+
+/* Watchers hanging up mid-stream, in every watch form, while four
+ * writers run: kubesim keeps serving, a steady watcher still sees every
+ * write once and in order, and kubesim exits 0 without a sanitizer
+ * report. */
+static void
+test_concurrency_watchers_hanging_up_mid_stream(void **state)
+{
+	kubesim *ks       = *state;
+	int      problems = 0;
+	CURL    *h        = http_handle();
+	create_namespaces(h, ks->url);
+	ctx c = { .base        = ks->url,
+		.hard_deadline = now_ms() + 100000LL * scale };
+	atomic_init(&c.stop, false);
+	atomic_init(&c.no_resume, false);
+	atomic_init(&c.writes_done, 0);
+	watcher w = { .desc = "steady, all namespaces",
+		.ns         = -1,
+		.sel        = SEL_ALL,
+		.bookmarks  = true };
+	watchers_start(&w, 1, &c);
+	int64_t deadline = now_ms() + 20000LL * scale;
+	if (!watchers_wait_state(&w, 1, 2, false, deadline)) {
+		print_message("the steady watch did not start\n");
+		problems++;
+	}
+	churner chs[N_WATCHERS];
+	memset(chs, 0, sizeof(chs));
+	for (int i = 0; i < N_WATCHERS; i++) {
+		chs[i].id      = i;
+		chs[i].c       = &c;
+		chs[i].from_rv = w.list_rv;
+		if (pthread_create(&chs[i].thr, NULL, churner_main, &chs[i])
+		    != 0)
+			mcf_panic("pthread_create");
+	}
+	writer wrs[N_WRITERS];
+	writers_run(wrs, &c);
+	int opened = 0, hung_up = 0;
+	for (int i = 0; i < N_WATCHERS; i++) {
+		pthread_join(chs[i].thr, NULL);
+		opened += chs[i].opened;
+		hung_up += chs[i].hung_up;
+		char who[32];
+		snprintf(who, sizeof(who), "churner %d", i);
+		problems += report_flush(&chs[i].rep, who);
+	}
+	print_message(
+	    "%d watches opened, %d hung up by the client\n", opened, hung_up);
+	wrec     sentinel;
+	uint64_t final_rv;
+	problems += write_sentinel(h, ks->url, &sentinel, &final_rv);
+	watchers_finish(&w, 1, &c, final_rv);
+	wrec **all;
+	size_t nall;
+	problems += writes_collect(wrs, &sentinel, &all, &nall);
+	problems += verify_watcher(&w, all, nall, final_rv);
+	watcher_free(&w);
+	writers_free(wrs);
+	free(all);
 	curl_easy_cleanup(h);
 	problems += kubesim_stop_and_check(ks);
 	assert_int_equal(problems, 0);
@@ -1462,10 +1721,10 @@ counter_main(void *arg)
 	    "%s/api/v1/namespaces/cc-a/configmaps/counter", t->base);
 	for (int i = 0; i < COUNTER_ATTEMPTS && t->done < COUNTER_INCREMENTS;
 	     i++) {
-		json_t *cur  = NULL;
-		long    code = http_call(h, "GET", url, NULL, NULL, &cur);
-		const char *v = json_string_value(
-		    json_object_get(json_object_get(cur, "data"), "k"));
+		json_t     *cur  = NULL;
+		long        code = http_call(h, "GET", url, NULL, NULL, &cur);
+		const char *v    = json_string_value(
+		       json_object_get(json_object_get(cur, "data"), "k"));
 		if (code != 200 || v == NULL) {
 			report_add(&t->rep, "GET counter: HTTP %ld", code);
 			json_decref(cur);
@@ -1477,7 +1736,8 @@ counter_main(void *arg)
 		    obj_meta_str(cur, "resourceVersion"), atoi(v) + 1);
 		json_decref(cur);
 		json_t *out = NULL;
-		code = http_call(h, "PUT", url, "application/json", body, &out);
+		code
+		    = http_call(h, "PUT", url, "application/json", body, &out);
 		free(body);
 		if (code == 200) {
 			t->done++;
@@ -1510,20 +1770,23 @@ test_concurrency_conflicting_updates_lose_nothing(void **state)
 	CURL    *h        = http_handle();
 	create_namespaces(h, ks->url);
 	char url[512];
-	snprintf(url, sizeof(url), "%s/api/v1/namespaces/cc-a/configmaps",
-	    ks->url);
+	snprintf(
+	    url, sizeof(url), "%s/api/v1/namespaces/cc-a/configmaps", ks->url);
 	long code = http_call(h, "POST", url, "application/json",
 	    "{\"metadata\":{\"name\":\"counter\"},\"data\":{\"k\":\"0\"}}",
 	    NULL);
 	assert_int_equal(code, 201);
 
-	ctx c = { .base = ks->url,
+	ctx c = { .base        = ks->url,
 		.hard_deadline = now_ms() + 100000LL * scale };
 	atomic_init(&c.stop, false);
 	atomic_init(&c.no_resume, false);
 	atomic_init(&c.writes_done, 0);
-	watcher w = { .desc = "cc-a", .ns = 0, .sel = SEL_ALL,
-		.bookmarks = true, .list_any = true };
+	watcher w = { .desc = "cc-a",
+		.ns         = 0,
+		.sel        = SEL_ALL,
+		.bookmarks  = true,
+		.list_any   = true };
 	watchers_start(&w, 1, &c);
 	int64_t deadline = now_ms() + 20000LL * scale;
 	if (!watchers_wait_state(&w, 1, 2, false, deadline)) {
@@ -1535,7 +1798,8 @@ test_concurrency_conflicting_updates_lose_nothing(void **state)
 	memset(ts, 0, sizeof(ts));
 	for (int i = 0; i < COUNTER_THREADS; i++) {
 		ts[i].base = ks->url;
-		if (pthread_create(&ts[i].thr, NULL, counter_main, &ts[i]) != 0)
+		if (pthread_create(&ts[i].thr, NULL, counter_main, &ts[i])
+		    != 0)
 			mcf_panic("pthread_create");
 	}
 	int done = 0, conflicts = 0;
@@ -1550,7 +1814,7 @@ test_concurrency_conflicting_updates_lose_nothing(void **state)
 	json_t *cur = NULL;
 	snprintf(url, sizeof(url),
 	    "%s/api/v1/namespaces/cc-a/configmaps/counter", ks->url);
-	code         = http_call(h, "GET", url, NULL, NULL, &cur);
+	code          = http_call(h, "GET", url, NULL, NULL, &cur);
 	const char *v = json_string_value(
 	    json_object_get(json_object_get(cur, "data"), "k"));
 	int      final    = v ? atoi(v) : -1;
@@ -1558,18 +1822,19 @@ test_concurrency_conflicting_updates_lose_nothing(void **state)
 	json_decref(cur);
 	print_message("%d increments, %d conflicts, final value %d\n", done,
 	    conflicts, final);
-	if (code != 200 || final != COUNTER_THREADS * COUNTER_INCREMENTS ||
-	    done != final) {
-		print_message("counter is %d after %d successful updates, want "
-			      "%d\n",
+	if (code != 200 || final != COUNTER_THREADS * COUNTER_INCREMENTS
+	    || done != final) {
+		print_message(
+		    "counter is %d after %d successful updates, want "
+		    "%d\n",
 		    final, done, COUNTER_THREADS * COUNTER_INCREMENTS);
 		problems++;
 	}
 
 	deadline = now_ms() + 30000LL * scale;
-	for (int i = 0; i < 1000000 && now_ms() < deadline &&
-	     atomic_load(&w.progress) < final_rv &&
-	     atomic_load(&w.state) != 3;
+	for (int i = 0; i < 1000000 && now_ms() < deadline
+	     && atomic_load(&w.progress) < final_rv
+	     && atomic_load(&w.state) != 3;
 	     i++)
 		sleep_ms(10);
 	atomic_store(&c.stop, true);
@@ -1577,20 +1842,22 @@ test_concurrency_conflicting_updates_lose_nothing(void **state)
 	int want = 1;
 	for (size_t i = 0; i < w.nev; i++) {
 		wev *e = &w.evs[i];
-		if (e->type != 'M' || strcmp(e->name, "counter") != 0 ||
-		    e->val != want) {
-			report_add(&w.rep, "event %zu: %c %s k=%d, want M "
-					   "counter k=%d",
+		if (e->type != 'M' || strcmp(e->name, "counter") != 0
+		    || e->val != want) {
+			report_add(&w.rep,
+			    "event %zu: %c %s k=%d, want M "
+			    "counter k=%d",
 			    i, e->type, e->name, e->val, want);
 			break;
 		}
 		want++;
 	}
 	if (want != final + 1)
-		report_add(&w.rep, "saw values up to %d, want %d", want - 1,
-		    final);
+		report_add(
+		    &w.rep, "saw values up to %d, want %d", want - 1, final);
 	if (atomic_load(&w.progress) < final_rv)
-		report_add(&w.rep, "watch reached RV %" PRIu64 ", want %" PRIu64,
+		report_add(&w.rep,
+		    "watch reached RV %" PRIu64 ", want %" PRIu64,
 		    (uint64_t) atomic_load(&w.progress), final_rv);
 	problems += report_flush(&w.rep, "counter watcher");
 	watcher_free(&w);
@@ -1608,7 +1875,7 @@ test_concurrency_sigterm_with_open_watches_exits_zero(void **state)
 	int      problems = 0;
 	CURL    *h        = http_handle();
 	create_namespaces(h, ks->url);
-	ctx c = { .base = ks->url,
+	ctx c = { .base        = ks->url,
 		.hard_deadline = now_ms() + 100000LL * scale };
 	atomic_init(&c.stop, false);
 	atomic_init(&c.no_resume, true);
@@ -1626,13 +1893,13 @@ test_concurrency_sigterm_with_open_watches_exits_zero(void **state)
 		problems++;
 	}
 	char url[512];
-	snprintf(url, sizeof(url), "%s/api/v1/namespaces/cc-a/configmaps",
-	    ks->url);
-	json_t *out  = NULL;
-	long    code = http_call(h, "POST", url, "application/json",
-	       "{\"metadata\":{\"name\":\"x\",\"labels\":{\"tier\":\"gold\"}}}",
-	       &out);
-	uint64_t rv  = obj_rv(out);
+	snprintf(
+	    url, sizeof(url), "%s/api/v1/namespaces/cc-a/configmaps", ks->url);
+	json_t  *out  = NULL;
+	long     code = http_call(h, "POST", url, "application/json",
+	        "{\"metadata\":{\"name\":\"x\",\"labels\":{\"tier\":\"gold\"}}}",
+	        &out);
+	uint64_t rv   = obj_rv(out);
 	json_decref(out);
 	if (code != 201) {
 		print_message("create: HTTP %ld\n", code);
@@ -1640,9 +1907,9 @@ test_concurrency_sigterm_with_open_watches_exits_zero(void **state)
 	}
 	/* Wait for the event on the watchers that see it. */
 	for (int i = 0; i < 100000 && now_ms() < deadline; i++) {
-		if (atomic_load(&ws[0].progress) >= rv &&
-		    atomic_load(&ws[1].progress) >= rv &&
-		    atomic_load(&ws[3].progress) >= rv)
+		if (atomic_load(&ws[0].progress) >= rv
+		    && atomic_load(&ws[1].progress) >= rv
+		    && atomic_load(&ws[3].progress) >= rv)
 			break;
 		sleep_ms(5);
 	}
@@ -1658,8 +1925,8 @@ test_concurrency_sigterm_with_open_watches_exits_zero(void **state)
 	watchers_join(ws, SIGTERM_WATCHERS);
 	for (int i = 0; i < SIGTERM_WATCHERS; i++) {
 		if (ws[i].rep.count > 0 || (i != 2 && ws[i].nev != 1)) {
-			print_message("%s: %zu events\n", ws[i].desc,
-			    ws[i].nev);
+			print_message(
+			    "%s: %zu events\n", ws[i].desc, ws[i].nev);
 			problems += report_flush(&ws[i].rep, ws[i].desc);
 			if (i != 2 && ws[i].nev != 1)
 				problems++;
@@ -1679,10 +1946,13 @@ main(void)
 		{ "conflicting updates: no lost update, 409s, values in order",
 		    test_concurrency_conflicting_updates_lose_nothing,
 		    setup_kubesim, teardown_kubesim, NULL },
+		{ "watchers hanging up mid-stream while writers run",
+		    test_concurrency_watchers_hanging_up_mid_stream,
+		    setup_kubesim, teardown_kubesim, NULL },
 		{ "SIGTERM with open watches exits 0",
 		    test_concurrency_sigterm_with_open_watches_exits_zero,
 		    setup_kubesim, teardown_kubesim, NULL },
 	};
-	return cmocka_run_group_tests_name("ks_concurrency", tests,
-	    group_setup, group_teardown);
+	return cmocka_run_group_tests_name(
+	    "ks_concurrency", tests, group_setup, group_teardown);
 }

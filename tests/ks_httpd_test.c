@@ -1536,7 +1536,7 @@ test_httpd_timers_order_and_cancel(void **state)
 	m[6].tag = 'K';
 	m[7].tag = 'k';
 	m[8].tag = 'v';
-	ks_httpd_timer_add(h, 60, mark_fire, &m[0]);
+	ks_httpd_timer_add(h, 150, mark_fire, &m[0]);
 	ks_httpd_timer_add(h, 20, mark_fire, &m[1]);
 	ks_httpd_timer_add(h, 40, mark_fire, &m[2]);
 	ks_httpd_timer_add(h, 20, mark_fire, &m[3]); /* same deadline: FIFO */
@@ -1548,10 +1548,10 @@ test_httpd_timers_order_and_cancel(void **state)
 	ks_httpd_timer_cancel(h, x); /* twice: no-op */
 	ks_httpd_timer_cancel(h, 0);
 	ks_httpd_timer_cancel(h, 0xdeadbeef00000001ull);
-	ks_httpd_timer_add(h, 100, stop_fire, h);
+	ks_httpd_timer_add(h, 200, stop_fire, h);
 	t0 = ks_httpd_now_ms(h);
 	assert_int_equal(ks_httpd_run(h), MCF_OK);
-	assert_true(ks_httpd_now_ms(h) - t0 >= 100);
+	assert_true(ks_httpd_now_ms(h) - t0 >= 200);
 	assert_string_equal(log.order, "zaAbKkc");
 	assert_false(m[4].fired);
 	assert_false(m[8].fired);

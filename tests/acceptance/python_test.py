@@ -112,6 +112,9 @@ class Kubesim:
         0 without a sanitizer report)."""
         problems = []
         if self.proc is None:
+            if self.errf is not None:
+                self.errf.close()
+                self.errf = None
             return problems
         if self.proc.poll() is not None:
             problems.append("kubesim had already exited (status %s) before "
@@ -138,6 +141,7 @@ class Kubesim:
             print("---- kubesim stderr (tail) ----\n%s\n---- end ----" % tail)
         self.proc.stdout.close()
         self.errf.close()
+        self.errf = None
         self.proc = None
         return problems
 

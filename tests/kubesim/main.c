@@ -202,9 +202,10 @@ main(int argc, char **argv)
 	mcf_flagset fs = {
 		.prog    = "kubesim",
 		.summary = "Kubernetes API server simulator (Milo projects, "
-			   "list/watch, Leases, CRDs). Garbage collection "
-			   "is not simulated; propagationPolicy is accepted "
-			   "and ignored.",
+			   "list/watch, Leases, CRDs). Dependents are "
+			   "garbage-collected in the background whatever "
+			   "the propagationPolicy (Foreground and Orphan "
+			   "behave as Background).",
 		.flags   = flags,
 		.count   = sizeof(flags) / sizeof(flags[0]),
 	};

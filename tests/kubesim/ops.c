@@ -265,8 +265,11 @@ ks_ops_patch(ks_sim *s, ks_plane *p, const ks_type *t, const char *ns,
 	}
 	if (rc == KS_PATCH_BAD_REQUEST)
 		return ks_fail(r, 400, "BadRequest", NULL, NULL, "%s", err);
-	if (rc != KS_PATCH_OK)
-		return ks_fail(r, 422, "Invalid", t, name, "%s", err);
+	if (rc != KS_PATCH_OK) {
+		ks_fail(r, 422, "Invalid", t, name, "%s", err);
+		ks_fail_cause(r, "FieldValueInvalid", err, NULL);
+		return -1;
+	}
 	if (!json_is_object(out)) {
 		json_decref(out);
 		return ks_fail(r, 400, "BadRequest", t, name,
@@ -308,34 +311,52 @@ delete_status(const ks_type *t, const json_t *obj)
 	    details);
 }
 
-/* A scheduled pass of the namespace controller; pending ones form a list
- * on s->pending so shutdown can cancel and free them. */
-typedef struct ns_sweep {
-	ks_sim          *sim;
-	char            *plane; /* owned */
-	char            *ns;    /* owned */
-	uint64_t         timer;
-	struct ns_sweep *next;
-} ns_sweep;
+/* Background work, as real controllers do it: a pass of the namespace
+ * controller over a terminating namespace, or the garbage collector's
+ * deletion of the dependents of a removed owner.  Pending tasks form a
+ * list on s->pending so shutdown can cancel and free them. */
+enum task_kind {
+	TASK_NS_SWEEP,
+	TASK_GC,
+};
 
-static void ns_sweep_run(void *arg);
+typedef struct task {
+	enum task_kind kind;
+	ks_sim        *sim;
+	char          *plane; /* owned */
+	char          *arg;   /* owned: the namespace, or the owner uid */
+	uint64_t       timer;
+	struct task   *next;
+} task;
+
+static void task_run(void *arg);
 
 static void
-ns_sweep_schedule(ks_sim *s, ks_plane *p, const char *ns, int64_t delay)
+task_schedule(ks_sim *s, enum task_kind kind, ks_plane *p, const char *arg,
+    int64_t delay)
 {
-	ns_sweep *w = mcf_calloc(1, sizeof(*w));
-	w->sim      = s;
-	w->plane    = mcf_strdup(ks_plane_name(p));
-	w->ns       = mcf_strdup(ns);
-	w->next     = s->pending;
-	s->pending  = w;
-	w->timer    = ks_httpd_timer_add(s->httpd, delay, ns_sweep_run, w);
+	task *w    = mcf_calloc(1, sizeof(*w));
+	w->kind    = kind;
+	w->sim     = s;
+	w->plane   = mcf_strdup(ks_plane_name(p));
+	w->arg     = mcf_strdup(arg);
+	w->next    = s->pending;
+	s->pending = w;
+	w->timer   = ks_httpd_timer_add(s->httpd, delay, task_run, w);
 }
 
 static void
-ns_sweep_unlink(ns_sweep *w)
+task_free(task *w)
 {
-	for (ns_sweep **pp = (ns_sweep **) &w->sim->pending; *pp != NULL;
+	free(w->plane);
+	free(w->arg);
+	free(w);
+}
+
+static void
+task_unlink(task *w)
+{
+	for (task **pp = (task **) &w->sim->pending; *pp != NULL;
 	     pp = &(*pp)->next) {
 		if (*pp == w) {
 			*pp = w->next;
@@ -347,16 +368,16 @@ ns_sweep_unlink(ns_sweep *w)
 void
 ks_ops_fini(ks_sim *s)
 {
-	ns_sweep *w = s->pending;
+	task *w = s->pending;
 	while (w != NULL) {
-		ns_sweep *next = w->next;
+		task *next = w->next;
 		ks_httpd_timer_cancel(s->httpd, w->timer);
-		free(w->plane);
-		free(w->ns);
-		free(w);
+		task_free(w);
 		w = next;
 	}
 	s->pending = NULL;
+	json_decref(s->owners);
+	s->owners = NULL;
 }
 
 static bool
@@ -368,21 +389,15 @@ collect_obj(void *arg, const char *key, const json_t *obj)
 }
 
 /* Namespace controller: deletes the contents of a terminating namespace
- * (honouring finalizers) and removes the namespace once it is empty. */
-static void
-ns_sweep_run(void *arg)
+ * (honouring finalizers) and removes the namespace once it is empty.
+ * Returns true when it must run again. */
+static bool
+ns_sweep(ks_sim *s, ks_plane *p, const char *ns)
 {
-	ns_sweep *w = arg;
-	ks_sim   *s = w->sim;
-	ns_sweep_unlink(w);
-	ks_plane *p = w->plane[0] == '\0' ? ks_store_root(s->store)
-					   : ks_store_plane(s->store, w->plane);
-	if (p == NULL)
-		goto done;
 	const ks_type *nst = ks_plane_type(p, "", "v1", "namespaces");
-	const json_t  *nso = ks_plane_get(p, nst, NULL, w->ns);
+	const json_t  *nso = ks_plane_get(p, nst, NULL, ns);
 	if (nso == NULL || !is_deleting(nso))
-		goto done;
+		return false;
 	const ks_type **types;
 	size_t          n         = ks_plane_types(p, &types);
 	size_t          remaining = 0;
@@ -391,7 +406,7 @@ ns_sweep_run(void *arg)
 		if (!t->namespaced)
 			continue;
 		json_t *objs = json_array();
-		ks_plane_list(p, t, w->ns, 0, NULL, collect_obj, objs);
+		ks_plane_list(p, t, ns, 0, NULL, collect_obj, objs);
 		size_t  j;
 		json_t *o;
 		json_array_foreach (objs, j, o) {
@@ -399,26 +414,95 @@ ns_sweep_run(void *arg)
 			if (is_deleting(o))
 				continue;
 			ks_result r = { 0 };
-			ks_ops_delete(s, p, t, w->ns, meta_str(o, "name"), NULL,
+			ks_ops_delete(s, p, t, ns, meta_str(o, "name"), NULL,
 			    false, &r);
 			ks_result_fini(&r);
 		}
 		json_decref(objs);
 	}
 	free(types);
-	if (remaining == 0) {
-		/* Drop the "kubernetes" finalizer and remove. */
-		json_t *final = json_deep_copy(nso);
-		json_object_set_new(json_object_get(final, "spec"), "finalizers",
-		    json_array());
-		json_decref(ks_plane_remove(p, nst, NULL, w->ns, final));
-		goto done;
+	if (remaining > 0)
+		return true;
+	/* Drop the "kubernetes" finalizer and remove. */
+	json_t *final = json_deep_copy(nso);
+	json_object_set_new(json_object_get(final, "spec"), "finalizers",
+	    json_array());
+	char *name = mcf_strdup(ns);
+	json_decref(ks_plane_remove(p, nst, NULL, name, final));
+	free(name);
+	return false;
+}
+
+/* Type by "group/resource" in plane `p`, any version. */
+static const ks_type *
+type_by_gr(ks_plane *p, const char *gr)
+{
+	const ks_type **types;
+	size_t          n     = ks_plane_types(p, &types);
+	const ks_type  *found = NULL;
+	for (size_t i = 0; i < n && found == NULL; i++) {
+		char buf[512];
+		snprintf(buf, sizeof(buf), "%s/%s", types[i]->group,
+		    types[i]->resource);
+		if (strcmp(buf, gr) == 0)
+			found = types[i];
 	}
-	ns_sweep_schedule(s, p, w->ns, NS_SWEEP_MS);
-done:
-	free(w->plane);
-	free(w->ns);
-	free(w);
+	free(types);
+	return found;
+}
+
+/* Garbage collector: deletes (Background policy) every object of the
+ * plane whose ownerReferences named the removed owner `uid`. */
+static void
+gc_dependents(ks_sim *s, ks_plane *p, const char *uid)
+{
+	json_t *planes = json_object_get(s->owners, ks_plane_name(p));
+	json_t *deps   = json_object_get(planes, uid);
+	if (deps == NULL)
+		return;
+	json_t *keys = json_array();
+	const char *k;
+	json_t     *v;
+	json_object_foreach (deps, k, v)
+		json_array_append_new(keys, json_string(k));
+	size_t  i;
+	json_t *kv;
+	json_array_foreach (keys, i, kv) {
+		/* "group/resource\x1fnamespace\x1fname" */
+		char *copy = mcf_strdup(json_string_value(kv));
+		char *ns   = strchr(copy, '\x1f');
+		char *name = ns ? strchr(ns + 1, '\x1f') : NULL;
+		if (name != NULL) {
+			*ns++   = '\0';
+			*name++ = '\0';
+			const ks_type *t = type_by_gr(p, copy);
+			if (t != NULL) {
+				ks_result r = { 0 };
+				ks_ops_delete(s, p, t, ns[0] ? ns : NULL, name,
+				    NULL, false, &r);
+				ks_result_fini(&r);
+			}
+		}
+		free(copy);
+	}
+	json_decref(keys);
+}
+
+static void
+task_run(void *arg)
+{
+	task   *w = arg;
+	ks_sim *s = w->sim;
+	task_unlink(w);
+	ks_plane *p = w->plane[0] == '\0' ? ks_store_root(s->store)
+					   : ks_store_plane(s->store, w->plane);
+	if (p != NULL && w->kind == TASK_NS_SWEEP) {
+		if (ns_sweep(s, p, w->arg))
+			task_schedule(s, TASK_NS_SWEEP, p, w->arg, NS_SWEEP_MS);
+	} else if (p != NULL) {
+		gc_dependents(s, p, w->arg);
+	}
+	task_free(w);
 }
 
 int
@@ -468,7 +552,7 @@ ks_ops_delete(ks_sim *s, ks_plane *p, const ks_type *t, const char *ns,
 			return ks_ok(r, 200, obj);
 		const json_t *res = ks_plane_put(p, t, obj);
 		ks_ok(r, 200, json_incref((json_t *) res));
-		ns_sweep_schedule(s, p, name, 0);
+		task_schedule(s, TASK_NS_SWEEP, p, name, 0);
 		return 0;
 	}
 	if (has_finalizers(stored)) {
@@ -517,10 +601,73 @@ ks_ops_seed_plane(ks_sim *s, ks_plane *p)
 
 /* Store observer: side effects of writes. */
 static void
+index_owners(json_t *planes, const ks_event *ev, const json_t *obj,
+    bool add)
+{
+	json_t *refs = json_object_get(json_object_get(obj, "metadata"),
+	    "ownerReferences");
+	if (json_array_size(refs) == 0)
+		return;
+	const char *ns   = meta_str(obj, "namespace");
+	const char *name = meta_str(obj, "name");
+	char       *dep  = mcf_asprintf("%s\x1f%s\x1f%s", ev->gr, ns ? ns : "",
+	       name ? name : "");
+	size_t  i;
+	json_t *ref;
+	json_array_foreach (refs, i, ref) {
+		const char *uid = json_string_value(json_object_get(ref, "uid"));
+		if (uid == NULL)
+			continue;
+		json_t *deps = json_object_get(planes, uid);
+		if (add) {
+			if (deps == NULL) {
+				deps = json_object();
+				json_object_set_new(planes, uid, deps);
+			}
+			json_object_set_new(deps, dep, json_true());
+		} else if (deps != NULL) {
+			json_object_del(deps, dep);
+			if (json_object_size(deps) == 0)
+				json_object_del(planes, uid);
+		}
+	}
+	free(dep);
+}
+
+/* Keeps the owner index current and starts the garbage collector when an
+ * object that may own others is removed. */
+static void
+track_owners(ks_sim *s, ks_plane *p, const ks_event *ev)
+{
+	json_t *planes = json_object_get(s->owners, ks_plane_name(p));
+	if (planes == NULL) {
+		planes = json_object();
+		json_object_set_new(s->owners, ks_plane_name(p), planes);
+	}
+	if (ev->old != NULL)
+		index_owners(planes, ev, ev->old, false);
+	if (ev->type != KS_DELETED) {
+		index_owners(planes, ev, ev->obj, true);
+		return;
+	}
+	const char *uid = meta_str(ev->obj, "uid");
+	if (uid != NULL && json_object_get(planes, uid) != NULL)
+		task_schedule(s, TASK_GC, p, uid, 0);
+}
+
+static void
+on_plane_gone(void *arg, ks_plane *p)
+{
+	ks_sim *s = arg;
+	json_object_del(s->owners, ks_plane_name(p));
+}
+
+static void
 on_event(void *arg, ks_plane *p, const ks_event *ev)
 {
 	ks_sim        *s = arg;
 	const ks_type *t = ev->rtype;
+	track_owners(s, p, ev);
 	if (t->rules == KS_RULES_CRD) {
 		const char *crd = meta_str(ev->obj, "name");
 		if (ev->type == KS_DELETED) {
@@ -560,6 +707,8 @@ on_event(void *arg, ks_plane *p, const ks_event *ev)
 void
 ks_ops_init(ks_sim *s)
 {
-	ks_store_observer obs = { .on_event = on_event, .arg = s };
+	s->owners             = json_object();
+	ks_store_observer obs = { .on_event = on_event,
+		.on_plane_gone = on_plane_gone, .arg = s };
 	ks_store_observe(s->store, &obs);
 }

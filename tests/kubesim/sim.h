@@ -39,7 +39,9 @@ typedef struct ks_sim {
 	ks_milo       *milo;    /* owned; NULL when the controller is off */
 	int64_t        clock_offset_s; /* /_sim/clock */
 	json_t        *reqlog;  /* array of request entries (owned) */
-	void          *pending; /* ops.c: scheduled namespace sweeps */
+	void          *pending; /* ops.c: scheduled background tasks */
+	json_t        *owners;  /* ops.c: plane → owner uid → {dependent
+				   key: true}, for garbage collection */
 	uint64_t       reqseq;  /* last request sequence number */
 } ks_sim;
 

@@ -78,6 +78,7 @@ static void
 event_clear(ks_event *ev)
 {
 	free((char *) ev->key);
+	free((char *) ev->gr);
 	json_decref(ev->obj);
 	json_decref(ev->old);
 	memset(ev, 0, sizeof(*ev));
@@ -448,18 +449,28 @@ record(ks_plane *p, const ks_type *t, enum ks_event_type type, char *key,
 			p->floor = dropped;
 		p->oldest = dropped + 1;
 	}
+	char gr[512];
+	snprintf(gr, sizeof(gr), "%s/%s", t->group, t->resource);
 	slot->rv    = p->rv;
 	slot->type  = type;
-	slot->rtype = t;
+	slot->rtype = NULL;
+	slot->gr    = mcf_strdup(gr);
 	slot->key   = key;
 	slot->obj   = obj;
 	slot->old   = old;
 	if (p->oldest == 0)
 		p->oldest = p->rv;
+	/* Observers may write (a CRD's deletion removes its objects), and a
+	 * nested write can reuse this very slot when the ring is small, so
+	 * they get their own references. */
+	ks_event ev = { .rv = slot->rv, .type = type, .rtype = t,
+		.gr = mcf_strdup(gr), .key = mcf_strdup(key),
+		.obj = json_incref(obj), .old = json_incref(old) };
 	ks_store *st = p->store;
 	for (size_t i = 0; i < st->nobs; i++)
 		if (st->obs[i].on_event != NULL)
-			st->obs[i].on_event(st->obs[i].arg, p, slot);
+			st->obs[i].on_event(st->obs[i].arg, p, &ev);
+	event_clear(&ev);
 }
 
 const json_t *
@@ -600,10 +611,7 @@ ks_plane_list(ks_plane *p, const ks_type *t, const char *ns,
 		ks_event *ev = ring_slot(p, r);
 		if (ev->rv != r)
 			break;
-		char egr[512];
-		snprintf(egr, sizeof(egr), "%s/%s", ev->rtype->group,
-		    ev->rtype->resource);
-		if (strcmp(egr, gr) != 0)
+		if (strcmp(ev->gr, gr) != 0)
 			continue;
 		json_object_set(overlay, ev->key,
 		    ev->old ? ev->old : json_null());

@@ -38,7 +38,10 @@ enum ks_event_type {
 typedef struct ks_event {
 	uint64_t           rv;
 	enum ks_event_type type;
-	const ks_type     *rtype; /* borrowed; valid during the callback */
+	const ks_type     *rtype; /* borrowed; valid only in on_event (NULL
+				     in replayed events: a CRD's types may
+				     be gone by then) */
+	const char        *gr;    /* "group/resource" (owned by event) */
 	const char        *key;   /* "ns/name" or "name" (owned by event) */
 	json_t            *obj;   /* new state; for DELETED the last state
 				     with the delete's RV (owned) */

@@ -306,8 +306,7 @@ static void
 on_event(void *arg, ks_plane *p, const ks_event *ev)
 {
 	(void) arg;
-	char gr[512];
-	gr_of(ev->rtype, gr, sizeof(gr));
+	const char *gr      = ev->gr;
 	const char *text    = NULL;
 	size_t      textlen = 0;
 	watch      *w       = *plane_head(p);
@@ -402,9 +401,7 @@ static void
 replay_one(void *arg, const ks_event *ev)
 {
 	watch *w = arg;
-	char   gr[512];
-	gr_of(ev->rtype, gr, sizeof(gr));
-	if (strcmp(gr, w->gr) != 0)
+	if (strcmp(ev->gr, w->gr) != 0)
 		return;
 	const char *text = NULL;
 	size_t      len  = 0;
