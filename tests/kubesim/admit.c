@@ -92,8 +92,6 @@ err_finish(errs *e, const ks_type *t, const char *name, ks_result *r)
 	    name ? name : "", all, n > 1 ? "]" : "");
 	free(all);
 	json_t *details = json_object_get(r->body, "details");
-	/* details.kind is the Kind here, as apiserver's NewInvalid does. */
-	json_object_set_new(details, "kind", json_string(t->kind));
 	json_object_set_new(details, "causes", e->causes);
 	e->causes = NULL;
 	return -1;
@@ -980,6 +978,23 @@ ks_admit_update(ks_sim *s, ks_plane *p, const ks_type *t,
 		    "Invalid value: \"%s\": field is immutable", buid);
 		return err_finish(&e, t, name, r);
 	}
+	static const char *const deletion_fields[] = { "deletionTimestamp",
+		"deletionGracePeriodSeconds", NULL };
+	for (size_t i = 0; !status_sub && deletion_fields[i] != NULL; i++) {
+		json_t *bv = json_object_get(meta, deletion_fields[i]);
+		json_t *sv = json_object_get(smeta, deletion_fields[i]);
+		if (bv != NULL && !json_is_null(bv) && sv == NULL) {
+			char *val  = mcf_json_dump(bv);
+			char  field[64];
+			errs  e    = { 0 };
+			snprintf(field, sizeof(field), "metadata.%s",
+			    deletion_fields[i]);
+			err_add(&e, "FieldValueInvalid", field,
+			    "Invalid value: %s: field is immutable", val);
+			free(val);
+			return err_finish(&e, t, name, r);
+		}
+	}
 	if (status_sub) {
 		/* Only status comes from the body; metadata changes are
 		 * ignored on /status. */
@@ -1032,7 +1047,22 @@ ks_admit_update(ks_sim *s, ks_plane *p, const ks_type *t,
 					json_array_append(added, f);
 			}
 			if (json_array_size(added) > 0) {
-				char *list = mcf_json_dump(added);
+				/* Go's %#v of a []string, as the real
+				 * message prints it. */
+				char  *list = mcf_strdup("[]string{");
+				size_t k;
+				json_t *a;
+				json_array_foreach (added, k, a) {
+					char *q    = mcf_json_dump(a);
+					char *next = mcf_asprintf("%s%s%s", list,
+					    k ? ", " : "", q);
+					free(q);
+					free(list);
+					list = next;
+				}
+				char *closed = mcf_asprintf("%s}", list);
+				free(list);
+				list = closed;
 				errs  e2   = { 0 };
 				err_add(&e2, "FieldValueForbidden",
 				    "metadata.finalizers",

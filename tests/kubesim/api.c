@@ -721,19 +721,29 @@ parse_rv(const char *s, uint64_t *out)
 	return true;
 }
 
+/* 422 for invalid ListOptions; `msg` is the field error's text
+ * ("Forbidden: ..." or "Unsupported value: ..."). */
 static void
-send_list_options_invalid(rq *q, const char *field, const char *msg)
+list_options_invalid(rq *q, const char *field, const char *reason,
+    const char *msg)
 {
-	char *full = mcf_asprintf(
-	    "ListOptions.meta.k8s.io \"\" is invalid: %s: Forbidden: %s", field,
-	    msg);
+	char *full = mcf_asprintf("ListOptions.meta.k8s.io \"\" is invalid: %s: %s",
+	    field, msg);
 	json_t *st = ks_status_new(422, "Invalid", full);
 	json_object_set_new(st, "details",
 	    json_pack("{s:s,s:s,s:[{s:s,s:s,s:s}]}", "group", "meta.k8s.io",
-		"kind", "ListOptions", "causes", "reason", "FieldValueForbidden",
-		"message", msg, "field", field));
+		"kind", "ListOptions", "causes", "reason", reason, "message",
+		msg, "field", field));
 	send_json(q, 422, st, NULL);
 	json_decref(st);
+	free(full);
+}
+
+static void
+send_list_options_invalid(rq *q, const char *field, const char *msg)
+{
+	char *full = mcf_asprintf("Forbidden: %s", msg);
+	list_options_invalid(q, field, "FieldValueForbidden", full);
 	free(full);
 }
 
@@ -953,10 +963,8 @@ handle_list(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
 			    "Unsupported value: \"%s\": supported values: "
 			    "\"Exact\", \"NotOlderThan\"",
 			    match);
-			send_fail(q, 422, "Invalid",
-			    "ListOptions.meta.k8s.io \"\" is invalid: "
-			    "resourceVersionMatch: %s",
-			    msg);
+			list_options_invalid(q, "resourceVersionMatch",
+			    "FieldValueNotSupported", msg);
 			free(msg);
 			return;
 		}

@@ -217,8 +217,6 @@ ks_ops_update(ks_sim *s, ks_plane *p, const ks_type *t, const char *ns,
 		    "%s \"%s\" is invalid: metadata.resourceVersion: Invalid "
 		    "value: 0x0: must be specified for an update",
 		    qk, name);
-		json_object_set_new(json_object_get(r->body, "details"), "kind",
-		    json_string(t->kind));
 		ks_fail_cause(r, "FieldValueInvalid",
 		    "Invalid value: 0x0: must be specified for an update",
 		    "metadata.resourceVersion");
