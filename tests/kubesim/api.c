@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "faults.h"
 #include "json.h"
+#include "load.h"
 #include "log.h"
 #include "ops.h"
 #include "patch.h"
@@ -48,7 +50,15 @@ typedef struct rq {
 	param         params[MAX_PARAMS];
 	size_t        nparams;
 	json_t       *log; /* this request's log entry (own reference) */
+	ks_fault      fault;      /* the injected action for this request */
+	bool          redispatch; /* second pass after injected latency */
+	int64_t       trunc;      /* cut the response after N body bytes */
+	int64_t       throttle;   /* response bytes per second, 0: off */
+	int64_t       body_delay; /* pause in the middle of the body (ms) */
 } rq;
+
+static void dispatch(ks_sim *s, ks_conn *c, const ks_req *req,
+    const ks_fault *preset, json_t *log);
 
 /* ---- small helpers ------------------------------------------------- */
 
@@ -132,6 +142,116 @@ log_status(rq *q, int code)
 		json_object_set_new(q->log, "status", json_integer(code));
 }
 
+/* ---- response shaping (injected faults) ---------------------------- */
+
+/* Work left on a connection for later: the rest of a throttled or delayed
+ * body, or a request whose handling waits for injected latency.  It is
+ * cancelled if the connection closes first. */
+typedef struct later {
+	ks_sim       *sim;
+	ks_conn      *conn;   /* borrowed; valid until on_close */
+	const ks_req *req;    /* borrowed; valid while the request is open */
+	ks_fault      fault;  /* redispatch: the action already decided */
+	json_t       *log;    /* the request's log entry (own reference) */
+	char         *data;   /* body bytes still to send (owned) */
+	size_t        len, off;
+	int64_t       bps;    /* bytes per tick (one tick a second) */
+	uint64_t      timer;
+} later;
+
+static void
+later_free(later *l)
+{
+	json_decref(l->log);
+	free(l->data);
+	free(l);
+}
+
+static void
+later_on_close(void *arg, ks_conn *c)
+{
+	(void) c;
+	later *l = arg;
+	ks_httpd_timer_cancel(l->sim->httpd, l->timer);
+	later_free(l);
+}
+
+static void
+trickle(void *arg)
+{
+	later *l = arg;
+	l->timer = 0;
+	size_t n = l->bps > 0 ? (size_t) l->bps : l->len - l->off;
+	if (n > l->len - l->off)
+		n = l->len - l->off;
+	if (n > 0)
+		ks_conn_stream_write(l->conn, l->data + l->off, n);
+	l->off += n;
+	if (l->off >= l->len) {
+		ks_conn_on_close(l->conn, NULL, NULL);
+		ks_conn_stream_end(l->conn, KS_END_CLEAN);
+		later_free(l);
+		return;
+	}
+	l->timer = ks_httpd_timer_add(l->sim->httpd, 1000, trickle, l);
+}
+
+static void
+redispatch(void *arg)
+{
+	later *l = arg;
+	l->timer = 0;
+	ks_conn_on_close(l->conn, NULL, NULL);
+	dispatch(l->sim, l->conn, l->req, &l->fault, l->log);
+	later_free(l);
+}
+
+/* Every response of the API goes through here, so truncation, throttling
+ * and body-phase latency apply to all of them. */
+static void
+respond(rq *q, int code, const char *ctype, const char *headers,
+    const char *body, size_t len)
+{
+	log_status(q, code);
+	if (q->trunc >= 0) {
+		char head[1024];
+		int  hn = snprintf(head, sizeof(head),
+		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: "
+		     "%zu\r\n%s\r\n",
+		     code, ks_status_reason(code), ctype, len,
+		     headers ? headers : "");
+		ks_conn_write_raw(q->conn, head, (size_t) hn);
+		size_t n = (size_t) q->trunc < len ? (size_t) q->trunc : len;
+		ks_conn_write_raw(q->conn, body, n);
+		ks_conn_close(q->conn, false);
+		return;
+	}
+	if (q->throttle <= 0 && q->body_delay <= 0) {
+		ks_conn_respond(q->conn, code, ctype, headers, body, len);
+		return;
+	}
+	later *l = mcf_calloc(1, sizeof(*l));
+	l->sim   = q->sim;
+	l->conn  = q->conn;
+	l->data  = mcf_malloc(len + 1);
+	memcpy(l->data, body, len);
+	l->len = len;
+	ks_conn_stream_begin(q->conn, code, ctype, headers);
+	if (q->throttle > 0) {
+		l->bps = q->throttle;
+		ks_conn_on_close(q->conn, later_on_close, l);
+		trickle(l);
+		return;
+	}
+	/* Half the body now, the rest after the pause. */
+	size_t half = len / 2;
+	if (half > 0)
+		ks_conn_stream_write(q->conn, body, half);
+	l->off = half;
+	ks_conn_on_close(q->conn, later_on_close, l);
+	l->timer = ks_httpd_timer_add(q->sim->httpd, q->body_delay, trickle, l);
+}
+
 static void
 send_json(rq *q, int code, const json_t *body, const char *headers)
 {
@@ -140,9 +260,7 @@ send_json(rq *q, int code, const json_t *body, const char *headers)
 	text        = mcf_realloc(text, n + 2);
 	text[n]     = '\n';
 	text[n + 1] = '\0';
-	ks_conn_respond(q->conn, code, "application/json", headers, text,
-	    n + 1);
-	log_status(q, code);
+	respond(q, code, "application/json", headers, text, n + 1);
 	free(text);
 }
 
@@ -198,9 +316,7 @@ send_not_found(rq *q)
 static void
 send_text(rq *q, int code, const char *text)
 {
-	ks_conn_respond(q->conn, code, "text/plain; charset=utf-8", NULL,
-	    text, strlen(text));
-	log_status(q, code);
+	respond(q, code, "text/plain; charset=utf-8", NULL, text, strlen(text));
 }
 
 static bool
@@ -268,6 +384,104 @@ sim_plane(rq *q, const json_t *body)
 }
 
 static void
+handle_sim_faults(rq *q)
+{
+	ks_sim     *s = q->sim;
+	const char *m = q->req->method;
+	if (strcmp(m, "GET") == 0) {
+		json_t *out = json_pack("{s:o}", "items",
+		    ks_faults_describe(s->faults));
+		send_json(q, 200, out, NULL);
+		json_decref(out);
+	} else if (strcmp(m, "DELETE") == 0) {
+		uint64_t id = q->nseg > 2 ? strtoull(q->seg[2], NULL, 10) : 0;
+		if (q->nseg > 2 && id == 0) {
+			send_fail(q, 404, "NotFound", "no fault rule %s",
+			    q->seg[2]);
+			return;
+		}
+		if (!ks_faults_remove(s->faults, id)) {
+			send_fail(q, 404, "NotFound", "no fault rule %llu",
+			    (unsigned long long) id);
+			return;
+		}
+		send_json(q, 200, json_object(), NULL);
+	} else if (strcmp(m, "POST") == 0 && q->nseg == 2) {
+		json_t *rule = body_json(q);
+		char    err[256];
+		uint64_t id = rule ? ks_faults_add(s->faults, rule,
+					 ks_httpd_now_ms(s->httpd), err,
+					 sizeof(err))
+				   : 0;
+		if (rule == NULL)
+			snprintf(err, sizeof(err), "body is not JSON");
+		json_decref(rule);
+		if (id == 0) {
+			send_fail(q, 400, "BadRequest", "invalid fault rule: %s",
+			    err);
+			return;
+		}
+		json_t *out = json_pack("{s:I}", "id", (json_int_t) id);
+		send_json(q, 201, out, NULL);
+		json_decref(out);
+	} else {
+		send_not_found(q);
+	}
+}
+
+/* POST /_sim/touch {"plane","path"}: a real write to the object at path
+ * (an annotation changes), as a concurrent client would make. */
+static void
+sim_touch(rq *q, const json_t *body)
+{
+	ks_plane   *p    = sim_plane(q, body);
+	const char *path = json_string_value(json_object_get(body, "path"));
+	if (p == NULL || path == NULL) {
+		send_fail(q, 400, "BadRequest", "touch needs a plane and a path");
+		return;
+	}
+	char *segs[8];
+	size_t n = 0;
+	char  *copy = mcf_strdup(path), *save = NULL;
+	for (char *tok = strtok_r(copy, "/", &save); tok != NULL && n < 8;
+	     tok = strtok_r(NULL, "/", &save))
+		segs[n++] = tok;
+	const char *group = NULL, *version = NULL;
+	size_t      i     = 0;
+	if (n >= 2 && strcmp(segs[0], "api") == 0) {
+		group = "", version = segs[1], i = 2;
+	} else if (n >= 3 && strcmp(segs[0], "apis") == 0) {
+		group = segs[1], version = segs[2], i = 3;
+	}
+	const char    *ns = NULL, *name = NULL;
+	const ks_type *t  = NULL;
+	if (group != NULL && n - i == 4 && strcmp(segs[i], "namespaces") == 0) {
+		ns   = segs[i + 1];
+		t    = ks_plane_type(p, group, version, segs[i + 2]);
+		name = segs[i + 3];
+	} else if (group != NULL && n - i == 2) {
+		t    = ks_plane_type(p, group, version, segs[i]);
+		name = segs[i + 1];
+	}
+	const json_t *cur = t ? ks_plane_get(p, t, ns, name) : NULL;
+	if (cur == NULL) {
+		send_fail(q, 404, "NotFound", "nothing to touch at %s", path);
+		free(copy);
+		return;
+	}
+	json_t *obj  = json_deep_copy(cur);
+	json_t *meta = json_object_get(obj, "metadata");
+	json_t *ann  = mcf_json_object_ensure(meta, "annotations");
+	char    val[32];
+	snprintf(val, sizeof(val), "%llu",
+	    (unsigned long long) ks_plane_rv(p) + 1);
+	json_object_set_new(ann, "kubesim.io/touched", json_string(val));
+	const json_t *res = ks_plane_put(p, t, obj);
+	send_json(q, 200, res, NULL);
+	free(copy);
+}
+
+static void
 handle_sim(rq *q)
 {
 	ks_sim     *s    = q->sim;
@@ -292,6 +506,10 @@ handle_sim(rq *q)
 	    strcmp(q->req->method, "DELETE") == 0) {
 		json_array_clear(s->reqlog);
 		send_json(q, 200, json_object(), NULL);
+		return;
+	}
+	if (strcmp(what, "faults") == 0) {
+		handle_sim_faults(q);
 		return;
 	}
 	if (strcmp(what, "watchers") == 0) {
@@ -326,6 +544,36 @@ handle_sim(rq *q)
 			send_json(q, 200, out, NULL);
 			json_decref(out);
 		}
+	} else if (strcmp(what, "touch") == 0) {
+		sim_touch(q, body);
+	} else if (strcmp(what, "bookmark") == 0) {
+		json_t     *w  = json_object_get(body, "watch");
+		uint64_t    id = 0;
+		const char *ws = json_string_value(w);
+		if (json_is_integer(w))
+			id = (uint64_t) json_integer_value(w);
+		else if (ws != NULL && strcmp(ws, "all") != 0)
+			id = strtoull(ws, NULL, 10);
+		json_t *out = json_pack("{s:I}", "sent",
+		    (json_int_t) ks_watchhub_bookmark(s->hub, id));
+		send_json(q, 200, out, NULL);
+		json_decref(out);
+	} else if (strcmp(what, "restart") == 0) {
+		bool keep  = json_is_true(json_object_get(body, "keep_state"));
+		bool reset = json_is_true(json_object_get(body, "reset_rv"));
+		ks_store_restart(s->store, keep, reset);
+		if (!keep) {
+			json_object_clear(s->owners);
+			ks_ops_seed_plane(s, ks_store_root(s->store));
+		}
+		json_t *out = json_pack("{s:b,s:b}", "keep_state", keep,
+		    "reset_rv", reset);
+		send_json(q, 200, out, NULL);
+		json_decref(out);
+		/* Every connection drops, this one after its answer. */
+		ks_httpd_close_all(s->httpd, false);
+	} else if (strcmp(what, "load") == 0) {
+		ks_load_start(s, q->conn, body, q->log);
 	} else if (strcmp(what, "clock") == 0) {
 		s->clock_offset_s =
 		    json_integer_value(json_object_get(body, "offset_s"));
@@ -457,11 +705,10 @@ send_aggregated(rq *q, json_t *items)
 	size_t n    = strlen(text);
 	text        = mcf_realloc(text, n + 2);
 	text[n]     = '\n';
-	ks_conn_respond(q->conn, 200,
+	respond(q, 200,
 	    "application/json;g=apidiscovery.k8s.io;v=v2;as="
 	    "APIGroupDiscoveryList",
 	    NULL, text, n + 1);
-	log_status(q, 200);
 	free(text);
 	json_decref(body);
 }
@@ -1006,7 +1253,8 @@ handle_list(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
 			    "continue key is not valid: invalid continue token");
 			return;
 		}
-		if (at != 0 && at < ks_plane_floor(p)) {
+		if (q->fault.action == KS_FA_EXPIRE_CONTINUE ||
+		    (at != 0 && at < ks_plane_floor(p))) {
 			char   *tok = make_continue(0, after, true);
 			json_t *st  = ks_status_new(410, "Expired",
 			     "The provided continue parameter is too old to "
@@ -1030,6 +1278,15 @@ handle_list(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
 	} else if (has_rv && rv == 0) {
 		if (q->sim->opt.rv0_ignores_limit)
 			limit = 0;
+		if (q->fault.action == KS_FA_STALE) {
+			/* A lagging cache: the state K revisions ago. */
+			uint64_t lag = (uint64_t) q->fault.lag_rv;
+			at           = cur > lag ? cur - lag : ks_plane_floor(p);
+			if (at < ks_plane_floor(p))
+				at = ks_plane_floor(p);
+			if (at == 0)
+				at = cur;
+		}
 	} else if (has_rv) {
 		bool exact = (match != NULL && strcmp(match, "Exact") == 0) ||
 		    ((match == NULL || match[0] == '\0') && limit > 0);
@@ -1100,8 +1357,7 @@ handle_list(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
 	memcpy(out, head, hl);
 	memcpy(out + hl, a.buf, a.len);
 	memcpy(out + hl + a.len, "]}\n", 3);
-	ks_conn_respond(q->conn, 200, "application/json", NULL, out, total);
-	log_status(q, 200);
+	respond(q, 200, "application/json", NULL, out, total);
 	free(out);
 	free(head);
 	free(a.buf);
@@ -1126,6 +1382,18 @@ handle_watch(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
 		.timeout_ms = q->sim->opt.watch_timeout_ms,
 		.user_agent = ks_req_header(q->conn, "User-Agent"),
 		.table = wants_table(q) };
+	const ks_fault *f = &q->fault;
+	if (f->action == KS_FA_WATCH_CLOSE) {
+		wp.fault_close        = true;
+		wp.close_after_events = f->after_events;
+		wp.close_after_ms     = f->after_ms;
+		wp.close_mode         = (int) f->mode;
+	} else if (f->action == KS_FA_BOOKMARKS) {
+		wp.bookmarks_off     = f->bookmarks_off;
+		wp.bookmark_every_ms = f->bookmark_every_ms;
+	} else if (f->action == KS_FA_WATCH_BUFFER) {
+		wp.buffer_events = f->watch_buffer > 0 ? f->watch_buffer : 1;
+	}
 	if (has_rv && !parse_rv(rvs, &rv)) {
 		send_fail(q, 400, "BadRequest", "invalid resource version: %s",
 		    rvs);
@@ -1334,6 +1602,143 @@ handle_delete_collection(rq *q, const ks_type *t, const char *ns,
 	json_decref(b);
 }
 
+/* The Kubernetes verb of a resource request. */
+static const char *
+verb_of(rq *q, const char *name)
+{
+	const char *m = q->req->method;
+	if (strcmp(m, "GET") == 0)
+		return name ? "get" : param_bool(q, "watch") ? "watch" : "list";
+	if (strcmp(m, "POST") == 0)
+		return "create";
+	if (strcmp(m, "PUT") == 0)
+		return "update";
+	if (strcmp(m, "PATCH") == 0)
+		return "patch";
+	if (strcmp(m, "DELETE") == 0)
+		return name ? "delete" : "deletecollection";
+	return "unknown";
+}
+
+static void
+send_fault_status(rq *q, const ks_fault *f)
+{
+	json_t *st = ks_status_new(f->status, ks_status_reason(f->status),
+	    f->message);
+	char    hdr[64] = "";
+	if (f->retry_after > 0) {
+		snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", f->retry_after);
+		json_object_set_new(st, "details",
+		    json_pack("{s:i}", "retryAfterSeconds", f->retry_after));
+	} else {
+		json_object_set_new(st, "details", json_object());
+	}
+	send_json(q, f->status, st, hdr[0] ? hdr : NULL);
+	json_decref(st);
+}
+
+/* Consults the fault rules once the request is understood.  Returns 0 to
+ * go on (possibly with response shaping or watch options set in `q`),
+ * -1 when the request has been answered (or deliberately left hanging). */
+static int
+apply_faults(rq *q, const ks_type *t, const char *ns, const char *name)
+{
+	ks_fault *f = &q->fault;
+	if (!q->redispatch) {
+		const char  *rvs = param_get(q, "resourceVersion");
+		const char  *cnt = param_get(q, "continue");
+		ks_fault_req fr  = { .plane = ks_plane_name(q->plane),
+			 .method = q->req->method, .verb = verb_of(q, name),
+			 .group = t->group, .resource = t->resource, .ns = ns,
+			 .name = name, .path = q->req->path,
+			 .ua = ks_req_header(q->conn, "User-Agent"),
+			 .is_watch = name == NULL && param_bool(q, "watch") &&
+			     strcmp(q->req->method, "GET") == 0,
+			 .has_rv = rvs != NULL && rvs[0] != '\0' &&
+			     strcmp(rvs, "0") != 0,
+			 .has_continue = cnt != NULL && cnt[0] != '\0',
+			 .now_ms = ks_httpd_now_ms(q->sim->httpd) };
+		int64_t latency = 0;
+		bool    body    = false;
+		if (!ks_faults_eval(q->sim->faults, &fr, &latency, &body, f))
+			return 0;
+		if (latency > 0 && body) {
+			q->body_delay = latency;
+		} else if (latency > 0) {
+			later *l = mcf_calloc(1, sizeof(*l));
+			l->sim   = q->sim;
+			l->conn  = q->conn;
+			l->req   = q->req;
+			l->fault = *f;
+			l->log   = json_incref(q->log);
+			ks_conn_on_close(q->conn, later_on_close, l);
+			l->timer = ks_httpd_timer_add(q->sim->httpd, latency,
+			    redispatch, l);
+			return -1;
+		}
+	}
+	switch (f->action) {
+	case KS_FA_STATUS:
+		send_fault_status(q, f);
+		return -1;
+	case KS_FA_CONN_RESET:
+		ks_conn_close(q->conn, true);
+		return -1;
+	case KS_FA_CONN_HANG:
+		return -1; /* never answered; the client gives up */
+	case KS_FA_CONN_TRUNCATE:
+		q->trunc = f->after_bytes;
+		return 0;
+	case KS_FA_THROTTLE:
+		q->throttle = f->throttle_bps;
+		return 0;
+	case KS_FA_CONFLICT: {
+		char gr[300];
+		ks_type_gr(t, gr, sizeof(gr));
+		json_t *st = ks_status_new(409, "Conflict", "");
+		char   *msg = mcf_asprintf("Operation cannot be fulfilled on %s "
+					   "\"%s\": the object has been "
+					   "modified; please apply your "
+					   "changes to the latest version "
+					   "and try again",
+		      gr, name ? name : "");
+		json_object_set_new(st, "message", json_string(msg));
+		json_object_set_new(st, "details",
+		    json_pack("{s:s,s:s,s:s}", "name", name ? name : "",
+			"group", t->group, "kind", t->resource));
+		if (t->group[0] == '\0')
+			json_object_del(json_object_get(st, "details"), "group");
+		send_json(q, 409, st, NULL);
+		json_decref(st);
+		free(msg);
+		return -1;
+	}
+	case KS_FA_TOO_LARGE_RV: {
+		uint64_t    rv  = ks_plane_rv(q->plane) + 1000;
+		const char *rvs = param_get(q, "resourceVersion");
+		if (rvs != NULL && parse_rv(rvs, &rv) && rv <= ks_plane_rv(q->plane))
+			rv = ks_plane_rv(q->plane) + 1000;
+		send_too_large(q, rv);
+		return -1;
+	}
+	case KS_FA_WATCH_EXPIRE: {
+		const char *rvs = param_get(q, "resourceVersion");
+		char        msg[160];
+		snprintf(msg, sizeof(msg), "too old resource version: %s (%llu)",
+		    rvs ? rvs : "", (unsigned long long) ks_plane_rv(q->plane));
+		if (f->http_form) {
+			send_fail(q, 410, "Expired", "%s", msg);
+		} else {
+			log_status(q, 200);
+			ks_watch_send_error(q->conn, 410, "Expired", msg);
+		}
+		return -1;
+	}
+	default:
+		return 0;
+	}
+}
+
 static void
 handle_resource(rq *q, size_t first)
 {
@@ -1390,6 +1795,8 @@ handle_resource(rq *q, size_t first)
 		}
 		status_sub = true;
 	}
+	if (apply_faults(q, t, ns, name) != 0)
+		return;
 	const char *m = q->req->method;
 	if (name == NULL && (strcmp(m, "GET") == 0 || strcmp(m, "DELETE") == 0)) {
 		char         err[512];
@@ -1624,13 +2031,69 @@ project_prefix(const char *path, char *project, size_t len)
 	return rest - path;
 }
 
+static void
+begin_log(rq *q, json_t *log)
+{
+	if (log != NULL) {
+		q->log = json_incref(log);
+		json_object_set_new(q->log, "plane",
+		    json_string(q->plane ? ks_plane_name(q->plane) : ""));
+	} else {
+		log_request(q);
+	}
+}
+
+/* Plane-level faults: a project plane unavailable, gone, or warming up.
+ * True when the request has been answered. */
+static bool
+plane_faults(rq *q)
+{
+	ks_fault     f;
+	ks_fault_req fr = { .plane = ks_plane_name(q->plane),
+		.method = q->req->method, .path = q->req->path,
+		.ua     = ks_req_header(q->conn, "User-Agent"),
+		.now_ms = ks_httpd_now_ms(q->sim->httpd) };
+	if (!ks_faults_plane(q->sim->faults, &fr, &f))
+		return false;
+	if (f.action == KS_FA_PLANE_GONE) {
+		ks_watchhub_end_plane(q->sim->hub, q->plane);
+		json_t *st = ks_status_new(404, "NotFound", "");
+		char   *msg = mcf_asprintf(
+		      "projects.resourcemanager.miloapis.com \"%s\" not found",
+		      ks_plane_name(q->plane));
+		json_object_set_new(st, "message", json_string(msg));
+		json_object_set_new(st, "details",
+		    json_pack("{s:s,s:s,s:s}", "name", ks_plane_name(q->plane),
+			"group", "resourcemanager.miloapis.com", "kind",
+			"projects"));
+		send_json(q, 404, st, NULL);
+		json_decref(st);
+		free(msg);
+		return true;
+	}
+	send_fault_status(q, &f);
+	return true;
+}
+
 void
 ks_api_handle(void *arg, ks_conn *c, const ks_req *req)
 {
-	ks_sim *s = arg;
-	rq      q = { .sim = s, .conn = c, .req = req };
-	q.plane   = ks_store_root(s->store);
+	dispatch(arg, c, req, NULL, NULL);
+}
+
+/* Logs a request (unless this is its second pass after injected latency,
+ * `log` then being its entry) and routes it. */
+static void
+dispatch(ks_sim *s, ks_conn *c, const ks_req *req, const ks_fault *preset,
+    json_t *log)
+{
+	rq q = { .sim = s, .conn = c, .req = req, .trunc = -1 };
+	q.plane          = ks_store_root(s->store);
 	const char *path = req->path;
+	if (preset != NULL) {
+		q.fault      = *preset;
+		q.redispatch = true;
+	}
 
 	char project[256] = "";
 	long off          = project_prefix(path, project, sizeof(project));
@@ -1638,7 +2101,7 @@ ks_api_handle(void *arg, ks_conn *c, const ks_req *req)
 		char *decoded = pct_decode(project, strlen(project), false);
 		snprintf(q.prefix, sizeof(q.prefix), "%.*s", (int) off, path);
 		q.plane = decoded ? ks_store_plane(s->store, decoded) : NULL;
-		log_request(&q);
+		begin_log(&q, log);
 		if (q.plane == NULL) {
 			json_t *st = ks_status_new(404, "NotFound", "");
 			char   *msg = mcf_asprintf(
@@ -1660,8 +2123,12 @@ ks_api_handle(void *arg, ks_conn *c, const ks_req *req)
 		}
 		free(decoded);
 		path += off;
+		if (!q.redispatch && plane_faults(&q)) {
+			rq_free(&q);
+			return;
+		}
 	} else {
-		log_request(&q);
+		begin_log(&q, log);
 	}
 	if (off < 0 || !split_path(&q, path) || !parse_query(&q, req->query)) {
 		send_not_found(&q);

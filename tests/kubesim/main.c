@@ -21,6 +21,7 @@
 #include "alloc.h"
 #include "api.h"
 #include "duration.h"
+#include "faults.h"
 #include "flags.h"
 #include "log.h"
 #include "milo.h"
@@ -275,6 +276,7 @@ main(int argc, char **argv)
 		   .request_log       = (size_t) request_log,
 	};
 	s.reqlog = json_array();
+	s.faults = ks_faults_create((uint64_t) seed);
 	ks_store_create(&s.store, s.opt.history);
 	ks_httpd_config hc = { .listen = listen, .tls_cert = tls_cert,
 		.tls_key = tls_key, .handler = ks_api_handle,
@@ -284,6 +286,7 @@ main(int argc, char **argv)
 	if (ks_httpd_create(&s.httpd, &hc, err, sizeof(err)) != 0) {
 		fprintf(stderr, "kubesim: %s\n", err);
 		ks_store_destroy(s.store);
+		ks_faults_destroy(s.faults);
 		json_decref(s.reqlog);
 		goto out;
 	}
@@ -323,6 +326,7 @@ main(int argc, char **argv)
 	ks_httpd_destroy(s.httpd);
 	ks_watchhub_destroy(s.hub);
 	ks_store_destroy(s.store);
+	ks_faults_destroy(s.faults);
 	json_decref(s.reqlog);
 out:
 	mcf_flags_free(&fs);

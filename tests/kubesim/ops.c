@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "faults.h"
 #include "json.h"
 #include "log.h"
 #include "patch.h"
@@ -695,6 +696,8 @@ on_event(void *arg, ks_plane *p, const ks_event *ev)
 	if (ev->type == KS_ADDED) {
 		ks_plane *pp = ks_store_plane_create(s->store, name);
 		ks_ops_seed_plane(s, pp);
+		if (s->faults != NULL)
+			ks_faults_plane_created(s->faults, name);
 	} else if (ev->type == KS_DELETED) {
 		char *n = mcf_strdup(name);
 		ks_store_plane_delete(s->store, n);

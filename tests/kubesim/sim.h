@@ -18,6 +18,7 @@
 
 typedef struct ks_watchhub ks_watchhub;
 typedef struct ks_milo     ks_milo;
+typedef struct ks_faults   ks_faults;
 
 typedef struct ks_sim_options {
 	int64_t     bookmark_ms;        /* --bookmark-interval */
@@ -37,6 +38,7 @@ typedef struct ks_sim {
 	ks_store      *store;   /* owned */
 	ks_watchhub   *hub;     /* owned */
 	ks_milo       *milo;    /* owned; NULL when the controller is off */
+	ks_faults     *faults;  /* owned: /_sim/faults rules */
 	int64_t        clock_offset_s; /* /_sim/clock */
 	json_t        *reqlog;  /* array of request entries (owned) */
 	void          *pending; /* ops.c: scheduled background tasks */

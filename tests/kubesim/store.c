@@ -191,6 +191,45 @@ ks_store_plane_delete(ks_store *st, const char *project)
 	plane_free(p);
 }
 
+static void
+plane_reset_history(ks_plane *p, bool reset_rv)
+{
+	for (size_t i = 0; i < p->cap; i++)
+		if (p->ring[i].rv != 0)
+			event_clear(&p->ring[i]);
+	p->oldest = 0;
+	if (reset_rv)
+		p->rv = PLANE_FIRST_RV;
+	p->floor = p->rv;
+}
+
+void
+ks_store_restart(ks_store *st, bool keep_state, bool reset_rv)
+{
+	if (!keep_state) {
+		while (st->planes != NULL) {
+			char *name = mcf_strdup(st->planes->name);
+			ks_store_plane_delete(st, name);
+			free(name);
+		}
+		ks_plane *r = st->root;
+		for (size_t i = 0; i < r->ntables; i++) {
+			json_object_clear(r->tables[i].objs);
+			r->tables[i].dirty = true;
+		}
+		for (size_t i = 0; i < r->ncrds; i++) {
+			for (size_t j = 0; j < r->crds[i].n; j++)
+				ks_type_free(r->crds[i].types[j]);
+			free(r->crds[i].types);
+			free(r->crds[i].crd);
+		}
+		r->ncrds = 0;
+	}
+	plane_reset_history(st->root, reset_rv);
+	for (ks_plane *p = st->planes; p != NULL; p = p->next)
+		plane_reset_history(p, reset_rv);
+}
+
 void
 ks_store_foreach_plane(ks_store *st, void (*fn)(void *, ks_plane *),
     void *arg)

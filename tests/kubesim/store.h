@@ -77,6 +77,12 @@ ks_plane *ks_store_plane_create(ks_store *st, const char *project);
  * are freed.  No-op for unknown names. */
 void ks_store_plane_delete(ks_store *st, const char *project);
 
+/* /_sim/restart: without `keep_state` every project plane is deleted and
+ * the root emptied (the caller re-seeds it); with `reset_rv` every
+ * counter goes back to 100 and the histories are dropped, so clients that
+ * remember later resourceVersions see "too large" answers. */
+void ks_store_restart(ks_store *st, bool keep_state, bool reset_rv);
+
 /* Visits every plane (root first). */
 void ks_store_foreach_plane(ks_store *st, void (*fn)(void *, ks_plane *),
     void *arg);

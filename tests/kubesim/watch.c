@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "faults.h"
 #include "json.h"
 #include "log.h"
 #include "status.h"
@@ -55,6 +56,13 @@ struct watch {
 	ks_type       *ttype; /* Table form: private copy of what rows need
 				 (owned), NULL for plain JSON */
 	bool           columns_sent;
+	int64_t        bookmark_ms;  /* 0: no periodic bookmarks */
+	int64_t        close_after_events; /* fault: -1 none */
+	int            close_mode;
+	uint64_t       close_timer;
+	int64_t        buffer_events; /* fault: 0 none */
+	int64_t        events_sent;
+	int64_t        queued_events; /* written since the queue was empty */
 	watch         *prev, *next;         /* plane list */
 	watch         *all_prev, *all_next; /* hub list */
 };
@@ -209,6 +217,7 @@ watch_free(watch *w)
 	h->count--;
 	ks_httpd_timer_cancel(h->sim->httpd, w->timeout_timer);
 	ks_httpd_timer_cancel(h->sim->httpd, w->bookmark_timer);
+	ks_httpd_timer_cancel(h->sim->httpd, w->close_timer);
 	ks_labelsel_free(w->lsel);
 	ks_fieldsel_free(w->fsel);
 	free(w->gr);
@@ -240,6 +249,60 @@ watch_end(watch *w)
 	ks_conn_stream_end(c, KS_END_CLEAN);
 }
 
+/* Injected end of stream: clean (terminating chunk), abrupt (socket
+ * closed without it) or midline (half a JSON line, then abrupt). */
+static void
+fault_end(watch *w)
+{
+	if (w->close_mode == KS_CLOSE_CLEAN) {
+		watch_end(w);
+		return;
+	}
+	ks_conn *c    = w->conn;
+	bool     half = w->close_mode == KS_CLOSE_MIDLINE;
+	ks_conn_on_close(c, NULL, NULL);
+	ks_conn_on_drain(c, NULL, NULL);
+	watch_free(w);
+	if (half) {
+		static const char part[] = "{\"type\":\"MODIFIED\",\"object\":{\"kind\":";
+		ks_conn_stream_write(c, part, sizeof(part) - 1);
+	}
+	ks_conn_stream_end(c, KS_END_ABRUPT);
+}
+
+static void
+on_close_timer(void *arg)
+{
+	watch *w       = arg;
+	w->close_timer = 0;
+	fault_end(w);
+}
+
+/* Accounting after one object event was written; false when the watch was
+ * ended (by a fault or a full buffer) and must not be used again. */
+static bool
+after_event(watch *w)
+{
+	w->events_sent++;
+	if (ks_conn_pending(w->conn) == 0)
+		w->queued_events = 0;
+	else
+		w->queued_events++;
+	if (w->close_after_events >= 0 &&
+	    w->events_sent >= w->close_after_events) {
+		fault_end(w);
+		return false;
+	}
+	if (w->buffer_events > 0 && w->queued_events > w->buffer_events) {
+		mcf_log_info("KS-WATCH-SLOW",
+		    "watch %llu dropped: more than %lld events queued",
+		    (unsigned long long) w->id, (long long) w->buffer_events);
+		watch_end(w);
+		return false;
+	}
+	return check_backlog(w);
+}
+
 static void
 on_timeout(void *arg)
 {
@@ -259,10 +322,12 @@ on_bookmark_timer(void *arg)
 	if (!check_backlog(w))
 		return;
 	w->bookmark_timer = ks_httpd_timer_add(w->hub->sim->httpd,
-	    w->hub->sim->opt.bookmark_ms, on_bookmark_timer, w);
+	    w->bookmark_ms, on_bookmark_timer, w);
 }
 
-static void
+/* Writes the event if it concerns the watch; false when the watch ended
+ * because of it. */
+static bool
 deliver(watch *w, const ks_event *ev, const char **text, size_t *textlen)
 {
 	bool m_new, m_old;
@@ -288,7 +353,7 @@ deliver(watch *w, const ks_event *ev, const char **text, size_t *textlen)
 	else if (m_old && !m_new)
 		type = "DELETED";
 	else
-		return;
+		return true;
 	if (w->ttype != NULL) {
 		write_table_event(w, type, ev->obj);
 	} else {
@@ -300,6 +365,7 @@ deliver(watch *w, const ks_event *ev, const char **text, size_t *textlen)
 		write_event(w, type, *text, *textlen);
 	}
 	w->sent_rv = ev->rv;
+	return after_event(w);
 }
 
 static void
@@ -312,10 +378,8 @@ on_event(void *arg, ks_plane *p, const ks_event *ev)
 	watch      *w       = *plane_head(p);
 	while (w != NULL) {
 		watch *next = w->next;
-		if (strcmp(w->gr, gr) == 0) {
+		if (strcmp(w->gr, gr) == 0)
 			deliver(w, ev, &text, &textlen);
-			check_backlog(w);
-		}
 		w = next;
 	}
 	free((char *) text);
@@ -327,6 +391,31 @@ on_plane_gone(void *arg, ks_plane *p)
 	(void) arg;
 	while (*plane_head(p) != NULL)
 		watch_end(*plane_head(p));
+}
+
+void
+ks_watchhub_end_plane(ks_watchhub *h, ks_plane *p)
+{
+	on_plane_gone(h, p);
+}
+
+size_t
+ks_watchhub_bookmark(ks_watchhub *h, uint64_t id)
+{
+	size_t n = 0;
+	watch *w = h->all;
+	while (w != NULL) {
+		watch *next = w->all_next;
+		if ((id == 0 && w->bookmarks) || w->id == id) {
+			if (w->plane != NULL) {
+				send_bookmark(w, ks_plane_rv(w->plane), false);
+				n++;
+				check_backlog(w);
+			}
+		}
+		w = next;
+	}
+	return n;
 }
 
 ks_watchhub *
@@ -365,8 +454,9 @@ ks_watchhub_set_buffer_limit(ks_watchhub *h, size_t bytes)
 	h->buffer_limit = bytes > 0 ? bytes : DEFAULT_BUFFER_LIMIT;
 }
 
-static void
-send_error_event(ks_conn *c, int code, const char *reason, const char *msg)
+void
+ks_watch_send_error(ks_conn *c, int code, const char *reason,
+    const char *msg)
 {
 	json_t *st  = ks_status_new(code, reason, msg);
 	json_t *ev  = json_pack("{s:s,s:o}", "type", "ERROR", "object", st);
@@ -383,29 +473,36 @@ send_error_event(ks_conn *c, int code, const char *reason, const char *msg)
 	json_decref(ev);
 }
 
-typedef struct replay {
+typedef struct start_ctx {
 	watch *w;
-} replay;
+	bool   ended; /* a fault ended the watch during its start */
+} start_ctx;
 
 static bool
 initial_one(void *arg, const char *key, const json_t *obj)
 {
 	(void) key;
-	watch *w = arg;
-	if (matches(w, obj))
-		write_obj_event(w, "ADDED", obj);
+	start_ctx *sc = arg;
+	if (!matches(sc->w, obj))
+		return true;
+	write_obj_event(sc->w, "ADDED", obj);
+	if (!after_event(sc->w)) {
+		sc->ended = true;
+		return false;
+	}
 	return true;
 }
 
 static void
 replay_one(void *arg, const ks_event *ev)
 {
-	watch *w = arg;
-	if (strcmp(ev->gr, w->gr) != 0)
+	start_ctx *sc = arg;
+	if (sc->ended || strcmp(ev->gr, sc->w->gr) != 0)
 		return;
 	const char *text = NULL;
 	size_t      len  = 0;
-	deliver(w, ev, &text, &len);
+	if (!deliver(sc->w, ev, &text, &len))
+		sc->ended = true;
 	free((char *) text);
 }
 
@@ -419,7 +516,7 @@ ks_watch_start(ks_watchhub *h, ks_conn *c, ks_watch_params *wp)
 		snprintf(msg, sizeof(msg), "too old resource version: %llu (%llu)",
 		    (unsigned long long) wp->rv,
 		    (unsigned long long) ks_plane_floor(p));
-		send_error_event(c, 410, "Expired", msg);
+		ks_watch_send_error(c, 410, "Expired", msg);
 		goto free_params;
 	}
 	if (wp->start == KS_WATCH_FROM_RV && wp->rv > cur) {
@@ -427,7 +524,7 @@ ks_watch_start(ks_watchhub *h, ks_conn *c, ks_watch_params *wp)
 		snprintf(msg, sizeof(msg),
 		    "Timeout: Too large resource version: %llu, current: %llu",
 		    (unsigned long long) wp->rv, (unsigned long long) cur);
-		send_error_event(c, 504, "Timeout", msg);
+		ks_watch_send_error(c, 504, "Timeout", msg);
 		goto free_params;
 	}
 	watch *w      = mcf_calloc(1, sizeof(*w));
@@ -460,17 +557,17 @@ ks_watch_start(ks_watchhub *h, ks_conn *c, ks_watch_params *wp)
 		w->ttype = tt;
 	}
 	w->sent_rv    = w->start_rv;
-	wp->lsel      = NULL;
-	wp->fsel      = NULL;
+	w->close_after_events = wp->fault_close ? wp->close_after_events : -1;
+	w->close_mode         = wp->close_mode;
+	w->buffer_events      = wp->buffer_events;
+	w->bookmark_ms        = wp->bookmarks_off ? 0
+	    : wp->bookmark_every_ms > 0           ? wp->bookmark_every_ms
+						  : h->sim->opt.bookmark_ms;
+	wp->lsel = NULL;
+	wp->fsel = NULL;
 
-	ks_conn_stream_begin(c, 200, "application/json", NULL);
-	if (wp->start == KS_WATCH_INITIAL) {
-		ks_plane_list(p, wp->type, w->ns, 0, NULL, initial_one, w);
-		if (wp->initial_end_bookmark && w->bookmarks)
-			send_bookmark(w, cur, true);
-	} else if (wp->start == KS_WATCH_FROM_RV) {
-		ks_plane_events_since(p, wp->rv, replay_one, w);
-	}
+	/* Linked before anything is written: a fault may end the watch
+	 * while its initial events go out. */
 	w->next = *plane_head(p);
 	if (w->next != NULL)
 		w->next->prev = w;
@@ -483,10 +580,26 @@ ks_watch_start(ks_watchhub *h, ks_conn *c, ks_watch_params *wp)
 	ks_conn_on_close(c, on_conn_close, w);
 	w->timeout_timer =
 	    ks_httpd_timer_add(h->sim->httpd, wp->timeout_ms, on_timeout, w);
-	if (w->bookmarks && h->sim->opt.bookmark_ms > 0)
+	if (w->bookmarks && w->bookmark_ms > 0)
 		w->bookmark_timer = ks_httpd_timer_add(h->sim->httpd,
-		    h->sim->opt.bookmark_ms, on_bookmark_timer, w);
-	check_backlog(w);
+		    w->bookmark_ms, on_bookmark_timer, w);
+	if (wp->fault_close && wp->close_after_ms >= 0)
+		w->close_timer = ks_httpd_timer_add(h->sim->httpd,
+		    wp->close_after_ms, on_close_timer, w);
+
+	ks_conn_stream_begin(c, 200, "application/json", NULL);
+	start_ctx sc = { .w = w };
+	if (wp->start == KS_WATCH_INITIAL) {
+		ks_plane_list(p, wp->type, w->ns, 0, NULL, initial_one, &sc);
+		if (!sc.ended && wp->initial_end_bookmark && w->bookmarks)
+			send_bookmark(w, cur, true);
+	} else if (wp->start == KS_WATCH_FROM_RV) {
+		ks_plane_events_since(p, wp->rv, replay_one, &sc);
+	}
+	if (!sc.ended && w->close_after_events == 0)
+		fault_end(w);
+	else if (!sc.ended)
+		check_backlog(w);
 	return;
 free_params:
 	ks_labelsel_free(wp->lsel);

@@ -39,6 +39,14 @@ typedef struct ks_watch_params {
 	uint64_t            rv; /* for KS_WATCH_FROM_RV */
 	const char         *user_agent; /* for /_sim/watchers (copied) */
 	bool                table; /* objects as one-row meta.k8s.io Tables */
+	/* Fault injection (faults.h); zero values mean "no fault". */
+	bool                fault_close;        /* end after events/time */
+	int64_t             close_after_events; /* -1: not by count */
+	int64_t             close_after_ms;     /* -1: not by time */
+	int                 close_mode;         /* enum ks_close_mode */
+	bool                bookmarks_off;
+	int64_t             bookmark_every_ms;  /* 0: the global interval */
+	int64_t             buffer_events;      /* 0: byte limit only */
 } ks_watch_params;
 
 /* Creates the hub and registers it as a store observer. */
@@ -52,6 +60,11 @@ void ks_watchhub_destroy(ks_watchhub *h);
  * when `rv` is too old or too new). */
 void ks_watch_start(ks_watchhub *h, ks_conn *c, ks_watch_params *wp);
 
+/* Answers a watch request with 200 and one ERROR event carrying a Status
+ * (`code`, `reason`, `message`), then ends the stream. */
+void ks_watch_send_error(ks_conn *c, int code, const char *reason,
+    const char *message);
+
 /* Number of open watches. */
 size_t ks_watchhub_count(const ks_watchhub *h);
 
@@ -62,6 +75,13 @@ void ks_watchhub_set_buffer_limit(ks_watchhub *h, size_t bytes);
  * deleted). */
 void ks_watchhub_end_resource(ks_watchhub *h, ks_plane *p, const char *group,
     const char *resource);
+
+/* Sends a bookmark now to watch `id` (0: every watch that allows them).
+ * Returns how many got one. */
+size_t ks_watchhub_bookmark(ks_watchhub *h, uint64_t id);
+
+/* Ends every watch of plane `p` cleanly (the plane "went away"). */
+void ks_watchhub_end_plane(ks_watchhub *h, ks_plane *p);
 
 /* JSON array describing every open watch (for /_sim/watchers).  New. */
 json_t *ks_watchhub_describe(const ks_watchhub *h);
