@@ -188,7 +188,7 @@ mcf_duration_format(int64_t ms, char *buf, size_t len)
 			snprintf(f, sizeof(f), ".%03u", (unsigned) frac);
 			/* Go prints the shortest fraction: "1.5s". */
 			size_t fl = strlen(f);
-			while (f[fl - 1] == '0')
+			while (fl > 1 && f[fl - 1] == '0')
 				f[--fl] = '\0';
 			n += (size_t) snprintf(
 			    tmp + n, sizeof(tmp) - n, "%s", f);

@@ -2,7 +2,8 @@
 // kubesim judged by the real @kubernetes/client-node 1.4.0 on Node 20
 // (KUBE_API.md §8, J1-J6; its behaviour is described in §1.7).
 //
-// Usage: node tests/acceptance/clientnode_test.mjs /path/to/kubesim
+// Usage: node tests/acceptance/clientnode_test.mjs /path/to/kubesim [J1 J3 ...]
+// (naming checks runs only those)
 //
 // The client is loaded from $MCF_NODE_MODULES (a node_modules folder, or an
 // npm prefix holding one; default tests/.node/node_modules, where
@@ -381,17 +382,17 @@ async function checkJ1(ctx) {
 
 async function checkJ2(ctx) {
 	const { url, k8s } = ctx;
-	const since = await lastSeq(url);
-	const { core, inf, rec } = cmInformer(ctx);
-	await rec.start();
-	await waitWatch(url, CM_PATH, since);
-	const listRV = inf.latestResourceVersion();
-
+	// Rules apply to watches that start after them: add it first.
 	await addFault(url, {
 		match: { verb: 'watch', resource: 'configmaps', namespace: NS },
 		action: { watch: 'close', after_s: 1, mode: 'clean' },
 		for_s: 5,
 	});
+	const since = await lastSeq(url);
+	const { core, inf, rec } = cmInformer(ctx);
+	await rec.start();
+	await waitWatch(url, CM_PATH, since);
+	const listRV = inf.latestResourceVersion();
 	const writes = []; // [name, rv]
 	const names = ['j2-a', 'j2-b', 'j2-c'];
 	const t0 = Date.now();
@@ -699,8 +700,10 @@ async function main(argv) {
 		for (const [name] of CHECKS) console.log(`FAIL ${name}: ${why}`);
 		failed += CHECKS.length;
 	};
-	if (argv.length !== 1) {
-		console.error('usage: node clientnode_test.mjs /path/to/kubesim');
+	const only = argv.slice(1);
+	const unknown = only.filter((n) => !CHECKS.some(([c]) => c === n));
+	if (argv.length < 1 || unknown.length) {
+		console.error('usage: node clientnode_test.mjs /path/to/kubesim [J1 ...]');
 		failAll('no kubesim given');
 	} else {
 		let client = null;
@@ -721,6 +724,7 @@ async function main(argv) {
 			console.log(`# @kubernetes/client-node ${client.version} (${client.dir}), ` +
 				`node ${process.version}, kubesim ${argv[0]}`);
 			for (const [name, fn, extra] of CHECKS) {
+				if (only.length && !only.includes(name)) continue;
 				if (await runCheck(client, argv[0], name, fn, extra)) passed++;
 				else failed++;
 			}

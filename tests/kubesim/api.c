@@ -1114,6 +1114,10 @@ parse_continue(const char *tok, uint64_t *rv, char **start)
 	return true;
 }
 
+/* Room kept in front of a list body for its head (kind, metadata with the
+ * continue token, Table columns). */
+#define LIST_PREFIX 4096
+
 typedef struct list_acc {
 	rq            *q;
 	bool           table; /* rows of a Table instead of items */
@@ -1157,17 +1161,24 @@ list_one(void *arg, const char *key, const json_t *obj)
 		 * page exists. */
 		return a->lsel == NULL && a->fsel == NULL;
 	}
-	char *text;
+	char       *text   = NULL;
+	size_t      len    = 0;
+	const char *cached = a->table ? NULL
+				      : ks_plane_text(a->q->plane, a->type, key,
+					    obj, &len);
 	if (a->table) {
 		json_t *row = ks_table_row(a->type, obj, a->now);
 		text        = mcf_json_dump(row);
 		json_decref(row);
-	} else {
+	} else if (cached == NULL) {
 		text = mcf_json_dump(obj);
 	}
 	if (a->count > 0)
 		acc_append(a, ",", 1);
-	acc_append(a, text, strlen(text));
+	if (cached != NULL)
+		acc_append(a, cached, len);
+	else
+		acc_append(a, text, strlen(text));
 	free(text);
 	a->count++;
 	free(a->last_key);
@@ -1308,7 +1319,12 @@ handle_list(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
 	list_acc a        = { .q = q, .lsel = lsel, .fsel = fsel, .type = t,
 		       .limit = limit, .table = wants_table(q),
 		       .now = time(NULL) };
-	acc_append(&a, "", 0);
+	/* The items are written after a reserved prefix where the list's
+	 * head goes once the continue token is known, so the body is built
+	 * in one buffer, sized for the likely result up front. */
+	a.cap = LIST_PREFIX + 512 * (ks_plane_count(p, t) + 1);
+	a.buf = mcf_malloc(a.cap);
+	a.len = LIST_PREFIX;
 	int rc = ks_plane_list(p, t, ns, at, after, list_one, &a);
 	free(after);
 	if (rc != 0) {
@@ -1351,14 +1367,20 @@ handle_list(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
 		    t->list_kind, gv, metatext);
 	}
 	free(metatext);
-	size_t hl    = strlen(head);
-	size_t total = hl + a.len + 3;
-	char  *out   = mcf_malloc(total + 1);
-	memcpy(out, head, hl);
-	memcpy(out + hl, a.buf, a.len);
-	memcpy(out + hl + a.len, "]}\n", 3);
-	respond(q, 200, "application/json", NULL, out, total);
-	free(out);
+	size_t hl = strlen(head);
+	acc_append(&a, "]}\n", 3);
+	if (hl <= LIST_PREFIX) {
+		memcpy(a.buf + LIST_PREFIX - hl, head, hl);
+		respond(q, 200, "application/json", NULL,
+		    a.buf + LIST_PREFIX - hl, a.len - LIST_PREFIX + hl);
+	} else {
+		size_t total = hl + a.len - LIST_PREFIX;
+		char  *out   = mcf_malloc(total);
+		memcpy(out, head, hl);
+		memcpy(out + hl, a.buf + LIST_PREFIX, a.len - LIST_PREFIX);
+		respond(q, 200, "application/json", NULL, out, total);
+		free(out);
+	}
 	free(head);
 	free(a.buf);
 	free(a.last_key);

@@ -119,7 +119,7 @@ static bool
 map_entry(const pb_field *f, json_t *obj, bool bytes)
 {
 	pb       r = { f->data, f->data + f->len };
-	pb_field e;
+	pb_field e = { 0 };
 	char    *key = NULL;
 	json_t  *val = NULL;
 	int      rc;
@@ -169,7 +169,7 @@ static bool
 decode_meta(const pb_field *f, json_t *meta)
 {
 	pb       r = { f->data, f->data + f->len };
-	pb_field e;
+	pb_field e = { 0 };
 	int      rc;
 	while ((rc = pb_next(&r, &e)) == 1) {
 		if (e.wire == 0) {
@@ -202,7 +202,7 @@ decode_meta(const pb_field *f, json_t *meta)
 			/* OwnerReference {1 kind, 3 name, 4 uid,
 			 * 5 apiVersion, 6 controller, 7 blockOwnerDeletion} */
 			pb       o = { e.data, e.data + e.len };
-			pb_field g;
+			pb_field g = { 0 };
 			json_t  *ref = json_object();
 			int      orc;
 			while ((orc = pb_next(&o, &g)) == 1) {
@@ -248,7 +248,7 @@ decode_object(const char *kind, const unsigned char *data, size_t len,
     json_t *obj)
 {
 	pb       r = { data, data + len };
-	pb_field f;
+	pb_field f = { 0 };
 	int      rc;
 	bool     cm = strcmp(kind, "ConfigMap") == 0;
 	bool     se = strcmp(kind, "Secret") == 0;
@@ -277,7 +277,7 @@ decode_object(const char *kind, const unsigned char *data, size_t len,
 		} else if (!cm && !se && f.num == 2 && f.wire == 2) {
 			/* NamespaceSpec {1: finalizers} */
 			pb       s = { f.data, f.data + f.len };
-			pb_field g;
+			pb_field g = { 0 };
 			json_t  *fins = json_array();
 			int      src;
 			while ((src = pb_next(&s, &g)) == 1)
@@ -307,7 +307,7 @@ ks_pb_decode(const unsigned char *buf, size_t len, json_t **out, char *err,
 		return KS_PB_MALFORMED;
 	}
 	pb                   r = { buf + 4, buf + len };
-	pb_field             f;
+	pb_field             f = { 0 };
 	char                 api[128] = "", kind[128] = "";
 	const unsigned char *raw      = NULL;
 	size_t               rawlen   = 0;
@@ -315,7 +315,7 @@ ks_pb_decode(const unsigned char *buf, size_t len, json_t **out, char *err,
 	while ((rc = pb_next(&r, &f)) == 1) {
 		if (f.num == 1 && f.wire == 2) {
 			pb       t = { f.data, f.data + f.len };
-			pb_field g;
+			pb_field g = { 0 };
 			int      trc;
 			while ((trc = pb_next(&t, &g)) == 1) {
 				if (g.wire != 2)

@@ -25,6 +25,7 @@
 typedef struct table {
 	char   *gr;     /* "group/resource" (owned) */
 	json_t *objs;   /* key → object (owned) */
+	json_t *texts;  /* key → JSON string of the object's text (owned) */
 	char  **sorted; /* keys in byte order (owned array, borrowed keys) */
 	size_t  nsorted;
 	bool    dirty;
@@ -96,6 +97,7 @@ plane_free(ks_plane *p)
 	for (size_t i = 0; i < p->ntables; i++) {
 		free(p->tables[i].gr);
 		json_decref(p->tables[i].objs);
+		json_decref(p->tables[i].texts);
 		free(p->tables[i].sorted);
 	}
 	free(p->tables);
@@ -215,6 +217,7 @@ ks_store_restart(ks_store *st, bool keep_state, bool reset_rv)
 		ks_plane *r = st->root;
 		for (size_t i = 0; i < r->ntables; i++) {
 			json_object_clear(r->tables[i].objs);
+			json_object_clear(r->tables[i].texts);
 			r->tables[i].dirty = true;
 		}
 		for (size_t i = 0; i < r->ncrds; i++) {
@@ -364,8 +367,9 @@ table_get(ks_plane *p, const ks_type *t, bool create)
 	p->tables = mcf_realloc(p->tables, (p->ntables + 1) * sizeof(table));
 	table *tb = &p->tables[p->ntables++];
 	memset(tb, 0, sizeof(*tb));
-	tb->gr   = mcf_strdup(gr);
-	tb->objs = json_object();
+	tb->gr    = mcf_strdup(gr);
+	tb->objs  = json_object();
+	tb->texts = json_object();
 	return tb;
 }
 
@@ -529,6 +533,7 @@ ks_plane_put(ks_plane *p, const ks_type *t, json_t *obj)
 	else
 		tb->dirty = true;
 	json_object_set(tb->objs, key, obj);
+	json_object_del(tb->texts, key);
 	json_incref(obj);
 	record(p, t, old ? KS_MODIFIED : KS_ADDED, mcf_strdup(key), obj, old);
 	json_t *stored = json_object_get(tb->objs, key);
@@ -550,6 +555,7 @@ ks_plane_remove(ks_plane *p, const ks_type *t, const char *ns,
 	}
 	json_incref(old);
 	json_object_del(tb->objs, key);
+	json_object_del(tb->texts, key);
 	tb->dirty = true;
 	p->rv++;
 	json_t *last = final ? final : json_deep_copy(old);
@@ -680,6 +686,26 @@ ks_plane_list(ks_plane *p, const ks_type *t, const char *ns,
 	json_decref(merged);
 	json_decref(overlay);
 	return MCF_OK;
+}
+
+const char *
+ks_plane_text(ks_plane *p, const ks_type *t, const char *key,
+    const json_t *obj, size_t *len)
+{
+	table *tb = table_get(p, t, false);
+	if (tb == NULL || json_object_get(tb->objs, key) != obj)
+		return NULL;
+	json_t *text = json_object_get(tb->texts, key);
+	if (text == NULL) {
+		char *s = json_dumps(obj, JSON_COMPACT);
+		if (s == NULL)
+			return NULL;
+		text = json_stringn_nocheck(s, strlen(s));
+		free(s);
+		json_object_set_new(tb->texts, key, text);
+	}
+	*len = json_string_length(text);
+	return json_string_value(text);
 }
 
 size_t

@@ -147,6 +147,13 @@ int ks_plane_list(ks_plane *p, const ks_type *t, const char *ns,
     uint64_t at_rv, const char *after,
     bool (*fn)(void *arg, const char *key, const json_t *obj), void *arg);
 
+/* The compact JSON text of `obj` when it is the current object at `key`
+ * (cached until the object changes), else NULL.  `*len` gets its length.
+ * Borrowed until the object changes.  Lists and watches use it so an
+ * object is serialised once, not once per reader. */
+const char *ks_plane_text(ks_plane *p, const ks_type *t, const char *key,
+    const json_t *obj, size_t *len);
+
 /* Number of objects of type `t` (latest). */
 size_t ks_plane_count(ks_plane *p, const ks_type *t);
 

@@ -474,18 +474,25 @@ ks_watch_send_error(ks_conn *c, int code, const char *reason,
 }
 
 typedef struct start_ctx {
-	watch *w;
-	bool   ended; /* a fault ended the watch during its start */
+	watch         *w;
+	const ks_type *type; /* borrowed during the start */
+	bool           ended; /* a fault ended the watch during its start */
 } start_ctx;
 
 static bool
 initial_one(void *arg, const char *key, const json_t *obj)
 {
-	(void) key;
 	start_ctx *sc = arg;
 	if (!matches(sc->w, obj))
 		return true;
-	write_obj_event(sc->w, "ADDED", obj);
+	size_t      len;
+	const char *text = sc->w->ttype == NULL
+	    ? ks_plane_text(sc->w->plane, sc->type, key, obj, &len)
+	    : NULL;
+	if (text != NULL)
+		write_event(sc->w, "ADDED", text, len);
+	else
+		write_obj_event(sc->w, "ADDED", obj);
 	if (!after_event(sc->w)) {
 		sc->ended = true;
 		return false;
@@ -588,7 +595,7 @@ ks_watch_start(ks_watchhub *h, ks_conn *c, ks_watch_params *wp)
 		    wp->close_after_ms, on_close_timer, w);
 
 	ks_conn_stream_begin(c, 200, "application/json", NULL);
-	start_ctx sc = { .w = w };
+	start_ctx sc = { .w = w, .type = wp->type };
 	if (wp->start == KS_WATCH_INITIAL) {
 		ks_plane_list(p, wp->type, w->ns, 0, NULL, initial_one, &sc);
 		if (!sc.ended && wp->initial_end_bookmark && w->bookmarks)
