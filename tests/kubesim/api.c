@@ -289,6 +289,14 @@ send_result(rq *q, ks_result *r)
 }
 
 static void
+send_empty(rq *q)
+{
+	json_t *empty = json_object();
+	send_json(q, 200, empty, NULL);
+	json_decref(empty);
+}
+
+static void
 send_fail(rq *q, int code, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -405,7 +413,7 @@ handle_sim_faults(rq *q)
 			    (unsigned long long) id);
 			return;
 		}
-		send_json(q, 200, json_object(), NULL);
+		send_empty(q);
 	} else if (strcmp(m, "POST") == 0 && q->nseg == 2) {
 		json_t *rule = body_json(q);
 		char    err[256];
@@ -505,7 +513,7 @@ handle_sim(rq *q)
 	if (strcmp(what, "requests") == 0 &&
 	    strcmp(q->req->method, "DELETE") == 0) {
 		json_array_clear(s->reqlog);
-		send_json(q, 200, json_object(), NULL);
+		send_empty(q);
 		return;
 	}
 	if (strcmp(what, "faults") == 0) {
