@@ -44,7 +44,7 @@ jq(const char *text)
 static uint64_t
 add_at(ks_faults *f, const char *rule, int64_t now_ms)
 {
-	json_t  *j = jq(rule);
+	json_t  *j        = jq(rule);
 	char     err[256] = "";
 	uint64_t id       = ks_faults_add(f, j, now_ms, err, sizeof(err));
 	json_decref(j);
@@ -64,10 +64,16 @@ add(ks_faults *f, const char *rule)
 static ks_fault_req
 req_get(void)
 {
-	return (ks_fault_req) { .plane = "", .method = "GET", .verb = "get",
-		.group = "", .resource = "configmaps", .ns = "default",
-		.name = "a", .path = "/api/v1/namespaces/default/configmaps/a",
-		.ua = "curl/7.88.1", .now_ms = 0 };
+	return (ks_fault_req) { .plane = "",
+		.method                = "GET",
+		.verb                  = "get",
+		.group                 = "",
+		.resource              = "configmaps",
+		.ns                    = "default",
+		.name                  = "a",
+		.path   = "/api/v1/namespaces/default/configmaps/a",
+		.ua     = "curl/7.88.1",
+		.now_ms = 0 };
 }
 
 static ks_fault_req
@@ -103,8 +109,10 @@ req_update(void)
 static ks_fault_req
 req_plane(const char *plane)
 {
-	return (ks_fault_req) { .plane = plane, .method = "GET",
-		.path = "/api/v1/namespaces", .ua = "curl/7.88.1" };
+	return (ks_fault_req) { .plane = plane,
+		.method                = "GET",
+		.path                  = "/api/v1/namespaces",
+		.ua                    = "curl/7.88.1" };
 }
 
 /* The action ks_faults_eval() picks for `q` (KS_FA_NONE when none);
@@ -112,11 +120,11 @@ req_plane(const char *plane)
 static enum ks_fault_action
 eval(ks_faults *f, const ks_fault_req *q, ks_fault *out, int64_t *lat)
 {
-	ks_fault tmp;
-	int64_t  l    = -1;
-	bool     body = false;
-	ks_fault *o   = out ? out : &tmp;
-	bool      any = ks_faults_eval(f, q, &l, &body, o);
+	ks_fault  tmp;
+	int64_t   l    = -1;
+	bool      body = false;
+	ks_fault *o    = out ? out : &tmp;
+	bool      any  = ks_faults_eval(f, q, &l, &body, o);
 	if (lat != NULL)
 		*lat = l;
 	if (!any)
@@ -132,12 +140,14 @@ counts(ks_faults *f, uint64_t id, long long *matches, long long *hits)
 	size_t  i;
 	json_t *it;
 	*matches = *hits = -1;
-	json_array_foreach (items, i, it) {
-		if ((uint64_t) json_integer_value(json_object_get(it, "id")) ==
-		    id) {
-			*matches = json_integer_value(json_object_get(it,
-			    "matches"));
-			*hits = json_integer_value(json_object_get(it, "hits"));
+	json_array_foreach(items, i, it)
+	{
+		if ((uint64_t) json_integer_value(json_object_get(it, "id"))
+		    == id) {
+			*matches = json_integer_value(
+			    json_object_get(it, "matches"));
+			*hits
+			    = json_integer_value(json_object_get(it, "hits"));
 		}
 	}
 	json_decref(items);
@@ -182,15 +192,16 @@ test_faultrules_parse_errors(void **state)
 	};
 	ks_faults *f = ks_faults_create(1);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		json_t  *j       = jq(bad[i]);
+		json_t  *j        = jq(bad[i]);
 		char     err[256] = "";
-		uint64_t id = ks_faults_add(f, j, 0, err, sizeof(err));
+		uint64_t id       = ks_faults_add(f, j, 0, err, sizeof(err));
 		json_decref(j);
 		if (id != 0)
 			fail_msg("malformed rule %s accepted as %llu", bad[i],
 			    (unsigned long long) id);
 		if (err[0] == '\0')
-			fail_msg("malformed rule %s: no error message", bad[i]);
+			fail_msg(
+			    "malformed rule %s: no error message", bad[i]);
 	}
 	json_t *items = ks_faults_describe(f);
 	assert_int_equal(json_array_size(items), 0);
@@ -220,10 +231,12 @@ test_faultrules_parse_errors(void **state)
 		"{'action':{'conflict':true}}",
 		"{'action':{'plane':'unavailable','status':503}}",
 		"{'action':{'plane':'gone'}}",
-		"{'match':{'plane':'*','method':'GET','verb':'list','group':'',"
+		"{'match':{'plane':'*','method':'GET','verb':'list','group':''"
+		","
 		"'resource':'configmaps','namespace':'default','name':'x',"
 		"'path_regex':'^/api/','ua_regex':'kubectl'},"
-		"'action':{'status':500},'count':3,'probability':0.5,'after':1,"
+		"'action':{'status':500},'count':3,'probability':0.5,'after':"
+		"1,"
 		"'for_s':10}",
 	};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
@@ -240,14 +253,15 @@ test_faultrules_action_fields(void **state)
 	ks_fault     o;
 	ks_fault_req g = req_get();
 
-	uint64_t id = add(f, "{'action':{'status':429,'retry_after':2},"
-			     "'count':1}");
+	uint64_t id = add(f,
+	    "{'action':{'status':429,'retry_after':2},"
+	    "'count':1}");
 	assert_int_equal(eval(f, &g, &o, NULL), KS_FA_STATUS);
 	assert_int_equal(o.status, 429);
 	assert_int_equal(o.retry_after, 2);
 	assert_int_equal(o.rule_id, id);
-	assert_string_equal(o.message,
-	    "Too many requests, please try again later.");
+	assert_string_equal(
+	    o.message, "Too many requests, please try again later.");
 
 	add(f, "{'action':{'status':500,'message':'boom'},'count':1}");
 	assert_int_equal(eval(f, &g, &o, NULL), KS_FA_STATUS);
@@ -269,15 +283,17 @@ test_faultrules_action_fields(void **state)
 	assert_int_equal(o.throttle_bps, 2048);
 
 	ks_fault_req w = req_watch(false);
-	add(f, "{'action':{'watch':'close','after_s':0.25,'mode':'abrupt'},"
-	       "'count':1}");
+	add(f,
+	    "{'action':{'watch':'close','after_s':0.25,'mode':'abrupt'},"
+	    "'count':1}");
 	assert_int_equal(eval(f, &w, &o, NULL), KS_FA_WATCH_CLOSE);
 	assert_int_equal(o.after_ms, 250);
 	assert_int_equal(o.after_events, -1);
 	assert_int_equal(o.mode, KS_CLOSE_ABRUPT);
 
-	add(f, "{'action':{'watch':'close','after_events':3,'mode':'midline'},"
-	       "'count':1}");
+	add(f,
+	    "{'action':{'watch':'close','after_events':3,'mode':'midline'},"
+	    "'count':1}");
 	assert_int_equal(eval(f, &w, &o, NULL), KS_FA_WATCH_CLOSE);
 	assert_int_equal(o.after_events, 3);
 	assert_int_equal(o.after_ms, -1);
@@ -311,6 +327,7 @@ test_faultrules_action_fields(void **state)
 	assert_false(o.http_form);
 
 	ks_fault_req l = req_list();
+	l.rv_zero       = true; /* stale serves resourceVersion=0 lists */
 	add(f, "{'action':{'list':'stale','lag_rv':3},'count':1}");
 	assert_int_equal(eval(f, &l, &o, NULL), KS_FA_STALE);
 	assert_int_equal(o.lag_rv, 3);
@@ -370,10 +387,11 @@ test_faultrules_matching(void **state)
 	assert_true(ks_faults_remove(f, id));
 
 	/* group, resource, namespace, name */
-	id = add(f, "{'match':{'group':'coordination.k8s.io','resource':"
-		    "'leases','namespace':'kube-system','name':'leader'},"
-		    "'action':{'status':500}}");
-	q = req_get();
+	id = add(f,
+	    "{'match':{'group':'coordination.k8s.io','resource':"
+	    "'leases','namespace':'kube-system','name':'leader'},"
+	    "'action':{'status':500}}");
+	q  = req_get();
 	assert_int_equal(eval(f, &q, NULL, NULL), KS_FA_NONE);
 	q.group    = "coordination.k8s.io";
 	q.resource = "leases";
@@ -392,24 +410,27 @@ test_faultrules_matching(void **state)
 
 	/* A rule naming a namespace never matches a cluster-scoped
 	 * request, which has none. */
-	id = add(f, "{'match':{'namespace':'default'},'action':{'status':500}}");
-	q  = req_get();
+	id = add(
+	    f, "{'match':{'namespace':'default'},'action':{'status':500}}");
+	q    = req_get();
 	q.ns = NULL;
 	assert_int_equal(eval(f, &q, NULL, NULL), KS_FA_NONE);
 	assert_true(ks_faults_remove(f, id));
 
 	/* path_regex and ua_regex (extended regular expressions) */
-	id = add(f, "{'match':{'path_regex':'/configmaps/b[0-9]+$'},"
-		    "'action':{'status':500}}");
-	q      = req_get();
+	id = add(f,
+	    "{'match':{'path_regex':'/configmaps/b[0-9]+$'},"
+	    "'action':{'status':500}}");
+	q  = req_get();
 	assert_int_equal(eval(f, &q, NULL, NULL), KS_FA_NONE);
 	q.path = "/api/v1/namespaces/default/configmaps/b12";
 	assert_int_equal(eval(f, &q, NULL, NULL), KS_FA_STATUS);
 	q.path = "/api/v1/namespaces/default/configmaps/b12x";
 	assert_int_equal(eval(f, &q, NULL, NULL), KS_FA_NONE);
 	assert_true(ks_faults_remove(f, id));
-	id = add(f, "{'match':{'ua_regex':'^kubectl/v1\\\\.32'},"
-		    "'action':{'status':500}}");
+	id = add(f,
+	    "{'match':{'ua_regex':'^kubectl/v1\\\\.32'},"
+	    "'action':{'status':500}}");
 	q  = req_get();
 	assert_int_equal(eval(f, &q, NULL, NULL), KS_FA_NONE);
 	q.ua = "kubectl/v1.32.4 (linux/amd64) kubernetes/abc";
@@ -424,8 +445,9 @@ test_faultrules_matching(void **state)
 	assert_true(ks_faults_remove(f, id));
 
 	/* Resource-level match fields never match at the plane stage. */
-	id = add(f, "{'match':{'resource':'configmaps'},"
-		    "'action':{'plane':'unavailable','status':503}}");
+	id = add(f,
+	    "{'match':{'resource':'configmaps'},"
+	    "'action':{'plane':'unavailable','status':503}}");
 	ks_fault     o;
 	ks_fault_req p = req_plane("p1");
 	assert_false(ks_faults_plane(f, &p, &o));
@@ -441,11 +463,12 @@ test_faultrules_applies_only_when_applicable(void **state)
 	(void) state;
 	ks_faults   *f = ks_faults_create(1);
 	ks_fault_req l = req_list(), g = req_get(), w = req_watch(false),
-		     wr = req_watch(true), u = req_update();
+	             wr = req_watch(true), u = req_update();
 	long long m, h;
 
-	uint64_t close = add(f, "{'action':{'watch':'close'},'after':1,"
-				"'count':1}");
+	uint64_t close = add(f,
+	    "{'action':{'watch':'close'},'after':1,"
+	    "'count':1}");
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(eval(f, &l, NULL, NULL), KS_FA_NONE);
 		assert_int_equal(eval(f, &g, NULL, NULL), KS_FA_NONE);
@@ -495,7 +518,11 @@ test_faultrules_applies_only_when_applicable(void **state)
 	ex = add(f, "{'action':{'list':'stale','lag_rv':2}}");
 	assert_int_equal(eval(f, &g, NULL, NULL), KS_FA_NONE);
 	assert_int_equal(eval(f, &w, NULL, NULL), KS_FA_NONE);
+	/* Only lists at resourceVersion=0 are served stale. */
+	assert_int_equal(eval(f, &l, NULL, NULL), KS_FA_NONE);
+	l.rv_zero = true;
 	assert_int_equal(eval(f, &l, NULL, NULL), KS_FA_STALE);
+	l.rv_zero = false;
 	counts(f, ex, &m, &h);
 	assert_int_equal(m, 1);
 	assert_true(ks_faults_remove(f, ex));
@@ -518,7 +545,7 @@ test_faultrules_applies_only_when_applicable(void **state)
 	assert_true(ks_faults_remove(f, ex));
 
 	/* bookmarks and watch_buffer: watches only. */
-	ex = add(f, "{'action':{'bookmarks':'off'}}");
+	ex          = add(f, "{'action':{'bookmarks':'off'}}");
 	uint64_t wb = add(f, "{'action':{'watch_buffer':3}}");
 	assert_int_equal(eval(f, &l, NULL, NULL), KS_FA_NONE);
 	assert_int_equal(eval(f, &w, NULL, NULL), KS_FA_BOOKMARKS);
@@ -584,9 +611,9 @@ test_faultrules_count_and_after(void **state)
 	(void) state;
 	ks_faults   *f = ks_faults_create(1);
 	ks_fault_req g = req_get();
-	uint64_t     id = add(f, "{'action':{'status':500},'count':2,'after':3}");
-	static const bool want[] = { false, false, false, true, true, false,
-		false, false };
+	uint64_t id = add(f, "{'action':{'status':500},'count':2,'after':3}");
+	static const bool want[]
+	    = { false, false, false, true, true, false, false, false };
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		bool got = eval(f, &g, NULL, NULL) == KS_FA_STATUS;
 		if (got != want[i])
@@ -705,15 +732,15 @@ test_faultrules_for_s_expiry(void **state)
 	assert_true(ks_faults_remove(f, 0));
 	/* ... also with fractional seconds (as the rule-level for_s). */
 	add_at(f, "{'action':{'watch':'expire_storm','for_s':1.5}}", 5000);
-	w.now_ms = 6250;
+	w.now_ms               = 6250;
 	enum ks_fault_action a = eval(f, &w, NULL, NULL);
 	w.now_ms               = 6500;
 	enum ks_fault_action b = eval(f, &w, NULL, NULL);
 	ks_faults_destroy(f);
 	if (a != KS_FA_WATCH_EXPIRE || b != KS_FA_NONE)
 		fail_msg("expire_storm for_s 1.5 added at 5000 ms: at 6250 ms "
-			 "action %d (want %d, expire), at 6500 ms action %d "
-			 "(want 0, none)",
+		         "action %d (want %d, expire), at 6500 ms action %d "
+		         "(want 0, none)",
 		    (int) a, (int) KS_FA_WATCH_EXPIRE, (int) b);
 }
 
@@ -729,7 +756,7 @@ test_faultrules_latency_accumulates(void **state)
 	int64_t      lat;
 	bool         body;
 	uint64_t     l1 = add(f, "{'action':{'latency_ms':100},'count':1}");
-	uint64_t     l2 = add(f, "{'action':{'latency_ms':250,'phase':'body'}}");
+	uint64_t l2 = add(f, "{'action':{'latency_ms':250,'phase':'body'}}");
 	add(f, "{'action':{'status':503},'count':1}");
 	assert_true(ks_faults_eval(f, &g, &lat, &body, &o));
 	assert_int_equal(lat, 350);
@@ -772,10 +799,11 @@ test_faultrules_warmup_per_plane(void **state)
 	ks_faults   *f = ks_faults_create(1);
 	ks_fault     o;
 	ks_fault_req p0 = req_plane("p0"), p1 = req_plane("p1"),
-		     p2 = req_plane("p2"), root = req_plane("");
+	             p2 = req_plane("p2"), root = req_plane("");
 	ks_faults_plane_created(f, "p0"); /* before the rule: no warm-up */
-	uint64_t id = add(f, "{'action':{'preset':'plane_warmup_429',"
-			     "'requests':2}}");
+	uint64_t id = add(f,
+	    "{'action':{'preset':'plane_warmup_429',"
+	    "'requests':2}}");
 	assert_false(ks_faults_plane(f, &p0, &o));
 	ks_faults_plane_created(f, "p1");
 	for (int i = 0; i < 2; i++) {
@@ -807,8 +835,9 @@ test_faultrules_warmup_per_plane(void **state)
 	assert_true(ks_faults_remove(f, id));
 
 	/* Default N is at least one; a plane filter limits the preset. */
-	add(f, "{'match':{'plane':'p4'},"
-	       "'action':{'preset':'plane_warmup_429'}}");
+	add(f,
+	    "{'match':{'plane':'p4'},"
+	    "'action':{'preset':'plane_warmup_429'}}");
 	ks_faults_plane_created(f, "p3");
 	ks_faults_plane_created(f, "p4");
 	ks_fault_req p3 = req_plane("p3"), p4 = req_plane("p4");
@@ -824,9 +853,10 @@ test_faultrules_plane_actions(void **state)
 	ks_faults   *f = ks_faults_create(1);
 	ks_fault     o;
 	ks_fault_req p1 = req_plane("p1"), p2 = req_plane("p2"),
-		     root = req_plane("");
-	uint64_t u = add(f, "{'match':{'plane':'p1'},"
-			    "'action':{'plane':'unavailable','status':503}}");
+	             root = req_plane("");
+	uint64_t u        = add(f,
+	           "{'match':{'plane':'p1'},"
+	                  "'action':{'plane':'unavailable','status':503}}");
 	assert_true(ks_faults_plane(f, &p1, &o));
 	assert_int_equal(o.action, KS_FA_PLANE_UNAVAILABLE);
 	assert_int_equal(o.status, 503);
@@ -853,9 +883,9 @@ static void
 test_faultrules_remove_and_describe(void **state)
 {
 	(void) state;
-	ks_faults *f = ks_faults_create(1);
+	ks_faults  *f  = ks_faults_create(1);
 	const char *r2 = "{'match':{'verb':'get'},'action':{'status':500},"
-			 "'count':4}";
+	                 "'count':4}";
 	assert_int_equal(add(f, "{'action':{'status':500}}"), 1);
 	assert_int_equal(add(f, r2), 2);
 	assert_int_equal(add(f, "{'action':{'conn':'reset'}}"), 3);
@@ -872,7 +902,8 @@ test_faultrules_remove_and_describe(void **state)
 	assert_true(json_is_integer(json_object_get(second, "matches")));
 	assert_true(json_is_integer(json_object_get(second, "hits")));
 	json_t *first = json_array_get(items, 0);
-	assert_int_equal(json_integer_value(json_object_get(first, "hits")), 1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(first, "hits")), 1);
 	json_decref(items);
 
 	assert_true(ks_faults_remove(f, 2));
@@ -880,8 +911,8 @@ test_faultrules_remove_and_describe(void **state)
 	assert_false(ks_faults_remove(f, 77));
 	items = ks_faults_describe(f);
 	assert_int_equal(json_array_size(items), 2);
-	assert_int_equal(
-	    json_integer_value(json_object_get(json_array_get(items, 1), "id")),
+	assert_int_equal(json_integer_value(
+	                     json_object_get(json_array_get(items, 1), "id")),
 	    3);
 	json_decref(items);
 	/* Ids are not reused after a removal. */
@@ -914,24 +945,40 @@ test_faultrules_null_set(void **state)
 	ks_faults_destroy(NULL);
 }
 
+/* A table row: human-readable name and function. */
+#define T(name, fn)                                                           \
+	{                                                                     \
+		name, fn, NULL, NULL, NULL                                    \
+	}
+
 int
 main(void)
 {
 	mcf_alloc_init_libs();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_faultrules_parse_errors),
-		cmocka_unit_test(test_faultrules_action_fields),
-		cmocka_unit_test(test_faultrules_matching),
-		cmocka_unit_test(test_faultrules_applies_only_when_applicable),
-		cmocka_unit_test(test_faultrules_first_rule_decides),
-		cmocka_unit_test(test_faultrules_count_and_after),
-		cmocka_unit_test(test_faultrules_probability_deterministic),
-		cmocka_unit_test(test_faultrules_for_s_expiry),
-		cmocka_unit_test(test_faultrules_latency_accumulates),
-		cmocka_unit_test(test_faultrules_warmup_per_plane),
-		cmocka_unit_test(test_faultrules_plane_actions),
-		cmocka_unit_test(test_faultrules_remove_and_describe),
-		cmocka_unit_test(test_faultrules_null_set),
+		T("malformed rules are rejected; every action parses",
+		    test_faultrules_parse_errors),
+		T("each action hands its fields to the server",
+		    test_faultrules_action_fields),
+		T("matching by plane, method, verb, group, resource, "
+		  "namespace, name, path and UA",
+		    test_faultrules_matching),
+		T("a rule counts only requests its action can affect",
+		    test_faultrules_applies_only_when_applicable),
+		T("the first applicable rule decides",
+		    test_faultrules_first_rule_decides),
+		T("count and after", test_faultrules_count_and_after),
+		T("probability is reproducible from the seed",
+		    test_faultrules_probability_deterministic),
+		T("for_s windows, expire_storm included",
+		    test_faultrules_for_s_expiry),
+		T("latency rules add up", test_faultrules_latency_accumulates),
+		T("plane_warmup_429 counts per new plane",
+		    test_faultrules_warmup_per_plane),
+		T("plane unavailable and gone", test_faultrules_plane_actions),
+		T("remove one, remove all, describe",
+		    test_faultrules_remove_and_describe),
+		T("a NULL rule set injects nothing", test_faultrules_null_set),
 	};
 	return cmocka_run_group_tests_name("ks_faultrules", tests, NULL, NULL);
 }

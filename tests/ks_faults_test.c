@@ -177,26 +177,27 @@ server_main(void *arg)
 static srv *
 srv_start(uint64_t seed, int64_t bookmark_ms)
 {
-	srv *v    = mcf_calloc(1, sizeof(*v));
-	v->s.opt  = (ks_sim_options) {
-		 .bookmark_ms       = bookmark_ms,
-		 .watch_timeout_ms  = 30 * 60 * 1000,
-		 .ready_after_ms    = -1,
-		 .history           = 10000,
-		 .rv0_ignores_limit = true,
-		 .legacy_discovery  = false,
-		 .table             = true,
-		 .gitversion        = "v1.32.4",
-		 .request_log       = 10000,
+	srv *v   = mcf_calloc(1, sizeof(*v));
+	v->s.opt = (ks_sim_options) {
+		.bookmark_ms       = bookmark_ms,
+		.watch_timeout_ms  = 30 * 60 * 1000,
+		.ready_after_ms    = -1,
+		.history           = 10000,
+		.rv0_ignores_limit = true,
+		.legacy_discovery  = false,
+		.table             = true,
+		.gitversion        = "v1.32.4",
+		.request_log       = 10000,
 	};
 	v->s.reqlog = json_array();
 	v->s.faults = ks_faults_create(seed);
 	if (ks_store_create(&v->s.store, v->s.opt.history) != 0)
 		fail_msg("ks_store_create failed");
-	ks_httpd_config hc = { .listen = "127.0.0.1:0",
-		.handler = ks_api_handle, .handler_arg = &v->s };
-	char err[256] = "";
-	int  rc       = ks_httpd_create(&v->s.httpd, &hc, err, sizeof(err));
+	ks_httpd_config hc       = { .listen = "127.0.0.1:0",
+		      .handler               = ks_api_handle,
+		      .handler_arg           = &v->s };
+	char            err[256] = "";
+	int rc = ks_httpd_create(&v->s.httpd, &hc, err, sizeof(err));
 	if (rc != MCF_OK)
 		fail_msg("ks_httpd_create: %s: %s", mcf_strerror(rc), err);
 	v->s.hub = ks_watchhub_create(&v->s);
@@ -248,8 +249,8 @@ typedef struct rawc {
 } rawc;
 
 typedef struct fx {
-	srv     *v;      /* the server of the test */
-	srv     *extra;  /* a second server (seed test), or NULL */
+	srv     *v;     /* the server of the test */
+	srv     *extra; /* a second server (seed test), or NULL */
 	CURL    *curl;
 	resp    *resps;   /* every response, freed at teardown */
 	wstream *watches; /* open watch streams */
@@ -361,9 +362,12 @@ Q(fx *f, const char *fmt, ...)
 	return keep_str(f, s);
 }
 
+/* Compact JSON text of `v` ("(null)" for NULL), freed at teardown. */
 static const char *
 D(fx *f, const json_t *v)
 {
+	if (v == NULL)
+		return "(null)";
 	return keep_str(f, mcf_json_dump(v));
 }
 
@@ -381,13 +385,11 @@ static const char *
 esc(fx *f, const char *s)
 {
 	char *e = curl_easy_escape(f->curl, s, 0);
-	NEED_ESC:
 	if (e == NULL)
 		fail_msg("curl_easy_escape failed");
 	const char *out = S(f, "%s", e);
 	curl_free(e);
 	return out;
-	goto NEED_ESC;
 }
 
 /* --- expectations ----------------------------------------------------- */
@@ -400,15 +402,16 @@ report(fx *f, int line, const resp *r, const char *fmt, va_list ap)
 	fprintf(stderr, "  ks_faults_test.c:%d: EXPECTATION FAILED: %s\n",
 	    line, msg);
 	if (r != NULL)
-		fprintf(stderr, "    request: %s\n    reply: %ld (curl: %s) %.*s\n",
+		fprintf(stderr,
+		    "    request: %s\n    reply: %ld (curl: %s) %.*s\n",
 		    r->what, r->code, curl_easy_strerror(r->cres),
 		    r->body.len > 700 ? 700 : (int) r->body.len,
 		    r->body.p ? r->body.p : "");
 	f->nfail++;
 }
 
-static bool expect_at(fx *f, int line, const resp *r, bool ok,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static bool expect_at(fx *f, int line, const resp *r, bool ok, const char *fmt,
+    ...) __attribute__((format(printf, 5, 6)));
 
 static bool
 expect_at(fx *f, int line, const resp *r, bool ok, const char *fmt, ...)
@@ -438,7 +441,7 @@ expect_str_at(fx *f, int line, const resp *r, const char *what,
     const char *got, const char *want)
 {
 	bool ok = got != NULL && want != NULL ? strcmp(got, want) == 0
-					      : got == want;
+	                                      : got == want;
 	return expect_at(f, line, r, ok, "%s = %s%s%s, want %s%s%s", what,
 	    got ? "\"" : "", got ? got : "(null)", got ? "\"" : "",
 	    want ? "\"" : "", want ? want : "(null)", want ? "\"" : "");
@@ -488,12 +491,12 @@ expect_status_obj_at(fx *f, int line, const resp *r, const json_t *st,
 }
 
 static bool
-expect_status_at(fx *f, int line, const resp *r, long code,
-    const char *reason, enum msg_match mm, const char *msg)
+expect_status_at(fx *f, int line, const resp *r, long code, const char *reason,
+    enum msg_match mm, const char *msg)
 {
 	bool ok = expect_code_at(f, line, r, code);
-	return expect_status_obj_at(f, line, r, r->j, code, reason, mm, msg) &&
-	    ok;
+	return expect_status_obj_at(f, line, r, r->j, code, reason, mm, msg)
+	    && ok;
 }
 #define EXPECT_STATUS(f, r, code, reason, msg)                                \
 	expect_status_at((f), __LINE__, (r), (code), (reason),                \
@@ -517,7 +520,7 @@ need_code_at(fx *f, int line, const resp *r, long code)
 	    r->body.len > 700 ? 700 : (int) r->body.len,
 	    r->body.p ? r->body.p : "");
 	fail_msg("ks_faults_test.c:%d: %s got %ld, want %ld (%d soft "
-		 "failures before)",
+	         "failures before)",
 	    line, r->what, r->code, code, f->nfail);
 }
 #define NEED_CODE(f, r, c) need_code_at((f), __LINE__, (r), (c))
@@ -527,7 +530,7 @@ need_at(fx *f, int line, bool ok, const char *what)
 {
 	if (!ok)
 		fail_msg("ks_faults_test.c:%d: required: %s (%d soft failures "
-			 "before)",
+		         "before)",
 		    line, what, f->nfail);
 }
 #define NEED(f, cond) need_at((f), __LINE__, (cond), #cond)
@@ -582,11 +585,11 @@ request(fx *f, const ropt *o, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (body != NULL) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t) strlen(body));
+		curl_easy_setopt(
+		    c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(body));
 		ct = mcf_asprintf("Content-Type: %s",
 		    o->ctype ? o->ctype : "application/json");
-		h = curl_slist_append(h, ct);
+		h  = curl_slist_append(h, ct);
 	}
 	if (o->ua != NULL)
 		curl_easy_setopt(c, CURLOPT_USERAGENT, o->ua);
@@ -734,7 +737,7 @@ mk_cm(fx *f, const char *pfx, const char *ns, const char *name, const char *k,
 		mk_ns(f, pfx, ns);
 		r = POST(f, cm_path(f, pfx, ns, NULL),
 		    Q(f, "{'metadata':{'name':'%s'},'data':{'%s':'%s'}}", name,
-			k, v));
+		        k, v));
 	}
 	NEED_CODE(f, r, 201);
 	return r;
@@ -745,10 +748,10 @@ mk_project(fx *f, const char *name)
 {
 	resp *r = POST(f, PROJECTS,
 	    Q(f,
-		"{'apiVersion':'resourcemanager.miloapis.com/v1alpha1',"
-		"'kind':'Project','metadata':{'name':'%s'},"
-		"'spec':{'ownerRef':{'kind':'Organization','name':'org1'}}}",
-		name));
+	        "{'apiVersion':'resourcemanager.miloapis.com/v1alpha1',"
+	        "'kind':'Project','metadata':{'name':'%s'},"
+	        "'spec':{'ownerRef':{'kind':'Organization','name':'org1'}}}",
+	        name));
 	NEED_CODE(f, r, 201);
 }
 
@@ -781,7 +784,8 @@ rule_info(fx *f, uint64_t id)
 	NEED_CODE(f, r, 200);
 	size_t  i;
 	json_t *it;
-	json_array_foreach (J(r->j, "items"), i, it) {
+	json_array_foreach(J(r->j, "items"), i, it)
+	{
 		if (JI(it, "id") == (long long) id)
 			return it;
 	}
@@ -809,7 +813,8 @@ log_entry(fx *f, const char *path)
 	json_t *found = NULL;
 	size_t  i;
 	json_t *it;
-	json_array_foreach (J(r->j, "items"), i, it) {
+	json_array_foreach(J(r->j, "items"), i, it)
+	{
 		const char *p = JS(it, "path");
 		if (p != NULL && strcmp(p, path) == 0)
 			found = it;
@@ -825,7 +830,8 @@ log_count(fx *f, const char *path)
 	NEED_CODE(f, r, 200);
 	size_t  n = 0, i;
 	json_t *it;
-	json_array_foreach (J(r->j, "items"), i, it) {
+	json_array_foreach(J(r->j, "items"), i, it)
+	{
 		const char *p = JS(it, "path");
 		n += p != NULL && strcmp(p, path) == 0;
 	}
@@ -840,7 +846,8 @@ watcher_by_ua(fx *f, const char *ua)
 	NEED_CODE(f, r, 200);
 	size_t  i;
 	json_t *it;
-	json_array_foreach (J(r->j, "items"), i, it) {
+	json_array_foreach(J(r->j, "items"), i, it)
+	{
 		const char *u = JS(it, "user_agent");
 		if (u != NULL && strcmp(u, ua) == 0)
 			return it;
@@ -855,7 +862,8 @@ watcher_count_plane(fx *f, const char *plane)
 	NEED_CODE(f, r, 200);
 	size_t  n = 0, i;
 	json_t *it;
-	json_array_foreach (J(r->j, "items"), i, it) {
+	json_array_foreach(J(r->j, "items"), i, it)
+	{
 		const char *p = JS(it, "plane");
 		n += p != NULL && strcmp(p, plane) == 0;
 	}
@@ -871,10 +879,10 @@ b64dec(const char *s, size_t *outlen)
 	size_t         o = 0, bits = 0;
 	unsigned       acc = 0;
 	for (size_t i = 0; i < n && s[i] != '='; i++) {
-		const char *tbl =
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123"
-		    "456789+/";
-		const char *p = strchr(tbl, s[i]);
+		const char *tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
+		                  "rstuvwxyz0123"
+		                  "456789+/";
+		const char *p   = strchr(tbl, s[i]);
 		if (p == NULL || s[i] == '\0') {
 			free(out);
 			return NULL;
@@ -894,22 +902,22 @@ b64dec(const char *s, size_t *outlen)
 /* --- watch streams ---------------------------------------------------- */
 
 struct wstream {
-	fx                *f;
-	CURLM             *m;
-	CURL              *e;
-	char              *url;
-	dbuf               data;
-	dbuf               head;
-	size_t             off;    /* bytes already split into lines */
-	json_t            *events; /* every complete line, parsed */
-	int                bad;    /* complete lines that were not JSON */
-	bool               done;
-	CURLcode           result;
-	long               code;
-	int64_t            opened_ms;
-	int64_t            headers_ms; /* when the headers arrived */
-	int64_t            done_ms;
-	wstream           *next;
+	fx      *f;
+	CURLM   *m;
+	CURL    *e;
+	char    *url;
+	dbuf     data;
+	dbuf     head;
+	size_t   off;    /* bytes already split into lines */
+	json_t  *events; /* every complete line, parsed */
+	int      bad;    /* complete lines that were not JSON */
+	bool     done;
+	CURLcode result;
+	long     code;
+	int64_t  opened_ms;
+	int64_t  headers_ms; /* when the headers arrived */
+	int64_t  done_ms;
+	wstream *next;
 };
 
 static size_t
@@ -918,8 +926,8 @@ on_watch_data(char *p, size_t sz, size_t n, void *arg)
 	wstream *w = arg;
 	dbuf_add(&w->data, p, sz * n);
 	for (;;) {
-		char *nl =
-		    memchr(w->data.p + w->off, '\n', w->data.len - w->off);
+		char *nl
+		    = memchr(w->data.p + w->off, '\n', w->data.len - w->off);
 		if (nl == NULL)
 			break;
 		size_t       len = (size_t) (nl - (w->data.p + w->off));
@@ -1089,11 +1097,11 @@ ev_summary(fx *f, const wstream *w)
 	char *out = mcf_strdup("");
 	for (size_t i = 0; i < json_array_size(w->events); i++) {
 		const char *name = JS(ev(w, i), "object.metadata.name");
-		char *n = mcf_asprintf("%s%s%s:%s", out, i ? " " : "",
-		    nz(ev_type(w, i), "?"),
-		    name ? name
-			 : nz(JS(ev(w, i), "object.metadata.resourceVersion"),
-			       "-"));
+		char       *n    = mcf_asprintf("%s%s%s:%s", out, i ? " " : "",
+		             nz(ev_type(w, i), "?"),
+                    name ? name
+		                  : nz(JS(ev(w, i), "object.metadata.resourceVersion"),
+		                      "-"));
 		free(out);
 		out = n;
 	}
@@ -1160,8 +1168,9 @@ raw_get(fx *f, const char *path, const char *ua, int rcvbuf)
 {
 	int fd = raw_connect(f, rcvbuf);
 	raw_send(f, fd,
-	    S(f, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: %s\r\n\r\n",
-		path, ua));
+	    S(f,
+	        "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: %s\r\n\r\n",
+	        path, ua));
 	return fd;
 }
 
@@ -1200,9 +1209,10 @@ test_faults_latency_headers(void **state)
 {
 	fx *f = *state;
 	mk_cm(f, "", "default", "lat", "k", "v");
-	const char *p = cm_path(f, "", "default", "lat");
-	uint64_t    id = add_rule(f, "{'match':{'verb':'get','resource':"
-				     "'configmaps'},'action':{'latency_ms':600}}");
+	const char *p  = cm_path(f, "", "default", "lat");
+	uint64_t    id = add_rule(f,
+	       "{'match':{'verb':'get','resource':"
+	          "'configmaps'},'action':{'latency_ms':600}}");
 
 	resp *r = GET(f, p);
 	EXPECT_CODE(f, r, 200);
@@ -1230,8 +1240,8 @@ test_faults_latency_headers(void **state)
 
 	/* Watches are delayed before their headers too. */
 	add_rule(f, "{'match':{'verb':'watch'},'action':{'latency_ms':500}}");
-	wstream *w = watch_open(f, S(f, "%s?watch=1", cm_path(f, "", "default",
-						       NULL)));
+	wstream *w = watch_open(
+	    f, S(f, "%s?watch=1", cm_path(f, "", "default", NULL)));
 	EXPECT(f, NULL, w->headers_ms - w->opened_ms >= 450,
 	    "watch headers after %lld ms, want >= 500",
 	    (long long) (w->headers_ms - w->opened_ms));
@@ -1249,8 +1259,9 @@ test_faults_latency_body(void **state)
 	for (int i = 0; i < 3; i++)
 		mk_cm(f, "", "lb", S(f, "c%d", i), "k",
 		    "some-value-to-make-the-body-longer");
-	uint64_t id = add_rule(f, "{'match':{'verb':'list','namespace':'lb'},"
-				  "'action':{'latency_ms':800,'phase':'body'}}");
+	uint64_t id = add_rule(f,
+	    "{'match':{'verb':'list','namespace':'lb'},"
+	    "'action':{'latency_ms':800,'phase':'body'}}");
 	resp    *r  = GET(f, cm_path(f, "", "lb", NULL));
 	EXPECT_CODE(f, r, 200);
 	EXPECT(f, r, r->ttfb_ms < 400,
@@ -1263,9 +1274,8 @@ test_faults_latency_body(void **state)
 	    "the delayed body is complete JSON with 3 items");
 	EXPECT_JS(f, r, "kind", "ConfigMapList");
 	EXPECT_INT(f, NULL, rule_hits(f, id), 1);
-	EXPECT_INT(f, NULL, JI(log_entry(f, cm_path(f, "", "lb", NULL)),
-				"status"),
-	    200);
+	EXPECT_INT(f, NULL,
+	    JI(log_entry(f, cm_path(f, "", "lb", NULL)), "status"), 200);
 	finish(f);
 }
 
@@ -1274,8 +1284,9 @@ test_faults_latency_jitter(void **state)
 {
 	fx *f = *state;
 	mk_cm(f, "", "default", "jit", "k", "v");
-	add_rule(f, "{'match':{'name':'jit'},"
-		    "'action':{'latency_ms':100,'jitter_ms':400}}");
+	add_rule(f,
+	    "{'match':{'name':'jit'},"
+	    "'action':{'latency_ms':100,'jitter_ms':400}}");
 	double min = 1e9, max = 0;
 	for (int i = 0; i < 8; i++) {
 		resp *r = GET(f, cm_path(f, "", "default", "jit"));
@@ -1289,8 +1300,7 @@ test_faults_latency_jitter(void **state)
 		max = r->total_ms > max ? r->total_ms : max;
 	}
 	EXPECT(f, NULL, max - min >= 40,
-	    "jitter 400 ms gave latencies between %.0f and %.0f ms", min,
-	    max);
+	    "jitter 400 ms gave latencies between %.0f and %.0f ms", min, max);
 	finish(f);
 }
 
@@ -1301,8 +1311,9 @@ test_faults_latency_adds_up(void **state)
 	mk_cm(f, "", "default", "sum", "k", "v");
 	add_rule(f, "{'match':{'name':'sum'},'action':{'latency_ms':300}}");
 	add_rule(f, "{'match':{'verb':'get'},'action':{'latency_ms':400}}");
-	add_rule(f, "{'match':{'name':'sum'},'action':{'status':503},"
-		    "'count':1}");
+	add_rule(f,
+	    "{'match':{'name':'sum'},'action':{'status':503},"
+	    "'count':1}");
 	resp *r = GET(f, cm_path(f, "", "default", "sum"));
 	EXPECT_STATUS(f, r, 503, "ServiceUnavailable", NULL);
 	EXPECT(f, r, r->total_ms >= 650,
@@ -1328,7 +1339,7 @@ is_micro_time(const char *s)
 	static const char pat[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
 	for (size_t i = 0; i < 27; i++) {
 		if (pat[i] == 'd' ? !isdigit((unsigned char) s[i])
-				  : s[i] != pat[i])
+		                  : s[i] != pat[i])
 			return false;
 	}
 	return true;
@@ -1337,11 +1348,12 @@ is_micro_time(const char *s)
 static void
 test_faults_status_429_retry_after(void **state)
 {
-	fx         *f = *state;
-	const char *p = cm_path(f, "", "default", NULL);
-	uint64_t    id = add_rule(f, "{'match':{'verb':'list','resource':"
-				     "'configmaps'},'action':{'status':429,"
-				     "'retry_after':3},'count':1}");
+	fx         *f  = *state;
+	const char *p  = cm_path(f, "", "default", NULL);
+	uint64_t    id = add_rule(f,
+	       "{'match':{'verb':'list','resource':"
+	          "'configmaps'},'action':{'status':429,"
+	          "'retry_after':3},'count':1}");
 	ropt        o  = { .ua = "kubectl/v1.32.4 (linux/amd64)" };
 	resp       *r  = request(f, &o, "GET", S(f, "%s?limit=500", p), NULL);
 	EXPECT_STATUS(f, r, 429, "TooManyRequests",
@@ -1361,7 +1373,8 @@ test_faults_status_429_retry_after(void **state)
 	EXPECT_STR(f, NULL, JS(e, "method"), "GET");
 	EXPECT_STR(f, NULL, JS(e, "query"), "limit=500");
 	EXPECT_STR(f, NULL, JS(e, "plane"), "");
-	EXPECT_STR(f, NULL, JS(e, "user_agent"), "kubectl/v1.32.4 (linux/amd64)");
+	EXPECT_STR(
+	    f, NULL, JS(e, "user_agent"), "kubectl/v1.32.4 (linux/amd64)");
 	EXPECT(f, NULL, JI(e, "seq") > 0, "seq %lld", JI(e, "seq"));
 	EXPECT(f, NULL, is_micro_time(JS(e, "time")),
 	    "time \"%s\" is not RFC 3339 with microseconds",
@@ -1372,6 +1385,25 @@ test_faults_status_429_retry_after(void **state)
 	EXPECT_CODE(f, r, 200);
 	json_t *info = rule_info(f, id);
 	EXPECT_INT(f, NULL, JI(info, "hits"), 1);
+
+	/* /_sim/requests?since=N lists the entries after N. */
+	long long seq = JI(e, "seq");
+	r             = GET(f, S(f, "/_sim/requests?since=%lld", seq));
+	EXPECT_CODE(f, r, 200);
+	json_t *items = J(r->j, "items");
+	EXPECT(f, r,
+	    json_array_size(items) >= 1 && JI(items, "0.seq") == seq + 1,
+	    "since=%lld: first entry has seq %lld", seq, JI(items, "0.seq"));
+
+	/* On a watch, the 429 comes before streaming: a plain Status. */
+	add_rule(f,
+	    "{'match':{'verb':'watch'},'action':{'status':429,"
+	    "'retry_after':1},'count':1}");
+	r = GET(f, S(f, "%s?watch=1", p));
+	EXPECT_STATUS(f, r, 429, "TooManyRequests", NULL);
+	EXPECT_STR(f, r, header(f, r, "Retry-After"), "1");
+	EXPECT(f, r, header(f, r, "Content-Length") != NULL,
+	    "a 429 on a watch is an ordinary reply, not a stream");
 	finish(f);
 }
 
@@ -1379,8 +1411,9 @@ static void
 test_faults_status_429_without_retry_after(void **state)
 {
 	fx *f = *state;
-	add_rule(f, "{'match':{'verb':'list'},'action':{'status':429,"
-		    "'message':'slow down'},'count':1}");
+	add_rule(f,
+	    "{'match':{'verb':'list'},'action':{'status':429,"
+	    "'message':'slow down'},'count':1}");
 	resp *r = GET(f, cm_path(f, "", "default", NULL));
 	EXPECT_STATUS(f, r, 429, "TooManyRequests", "slow down");
 	EXPECT(f, r, header(f, r, "Retry-After") == NULL,
@@ -1397,13 +1430,16 @@ test_faults_status_5xx(void **state)
 	fx *f = *state;
 	mk_cm(f, "", "default", "five", "k", "v");
 	const char *p = cm_path(f, "", "default", "five");
-	add_rule(f, "{'match':{'name':'five'},'action':{'status':500},"
-		    "'count':1}");
-	add_rule(f, "{'match':{'name':'five'},'action':{'status':503,"
-		    "'retry_after':2},'count':1}");
-	add_rule(f, "{'match':{'name':'five'},'action':{'status':504,"
-		    "'retry_after':null,'message':'gateway says no'},"
-		    "'count':1}");
+	add_rule(f,
+	    "{'match':{'name':'five'},'action':{'status':500},"
+	    "'count':1}");
+	add_rule(f,
+	    "{'match':{'name':'five'},'action':{'status':503,"
+	    "'retry_after':2},'count':1}");
+	add_rule(f,
+	    "{'match':{'name':'five'},'action':{'status':504,"
+	    "'retry_after':null,'message':'gateway says no'},"
+	    "'count':1}");
 
 	resp *r = GET(f, p);
 	EXPECT_STATUS(f, r, 500, "InternalError", NULL);
@@ -1421,8 +1457,9 @@ test_faults_status_5xx(void **state)
 	EXPECT_CODE(f, r, 200);
 	/* Writes get them as well, and nothing is persisted. */
 	uint64_t before = plane_rv(f, "");
-	add_rule(f, "{'match':{'verb':'create'},'action':{'status':500},"
-		    "'count':1}");
+	add_rule(f,
+	    "{'match':{'verb':'create'},'action':{'status':500},"
+	    "'count':1}");
 	r = POST(f, cm_path(f, "", "default", NULL),
 	    Q(f, "{'metadata':{'name':'never'}}"));
 	EXPECT_STATUS(f, r, 500, "InternalError", NULL);
@@ -1441,8 +1478,9 @@ test_faults_conn_reset(void **state)
 {
 	fx         *f = *state;
 	const char *p = cm_path(f, "", "default", "boom");
-	add_rule(f, "{'match':{'name':'boom'},'action':{'conn':'reset'},"
-		    "'count':2}");
+	add_rule(f,
+	    "{'match':{'name':'boom'},'action':{'conn':'reset'},"
+	    "'count':2}");
 	resp *r = request(f, NULL, "GET", p, NULL);
 	EXPECT(f, r, r->cres == CURLE_RECV_ERROR,
 	    "curl result %d (%s), want CURLE_RECV_ERROR", (int) r->cres,
@@ -1451,12 +1489,14 @@ test_faults_conn_reset(void **state)
 	EXPECT_INT(f, r, r->body.len, 0);
 
 	/* A raw client sees ECONNRESET and not one byte. */
-	int  fd = raw_get(f, p, "raw", 0);
+	int  fd  = raw_get(f, p, "raw", 0);
 	dbuf got = { 0 };
 	int  rc  = raw_read(fd, &got, 3000 * timeout_scale);
 	EXPECT(f, NULL, rc == -ECONNRESET,
 	    "raw read ended with %d (%s), want -ECONNRESET", rc,
-	    rc < 0 ? strerror(-rc) : rc == 1 ? "EOF" : "timeout");
+	    rc < 0        ? strerror(-rc)
+	        : rc == 1 ? "EOF"
+	                  : "timeout");
 	EXPECT_INT(f, NULL, got.len, 0);
 	free(got.p);
 
@@ -1473,8 +1513,9 @@ test_faults_conn_hang(void **state)
 {
 	fx         *f = *state;
 	const char *p = cm_path(f, "", "default", "hang");
-	add_rule(f, "{'match':{'name':'hang'},'action':{'conn':'hang'},"
-		    "'count':2}");
+	add_rule(f,
+	    "{'match':{'name':'hang'},'action':{'conn':'hang'},"
+	    "'count':2}");
 	ropt    o  = { .timeout_ms = 800 };
 	int64_t t0 = now_ms();
 	resp   *r  = request(f, &o, "GET", p, NULL);
@@ -1511,8 +1552,9 @@ test_faults_conn_truncate(void **state)
 	const char *p    = cm_path(f, "", "default", "tr");
 	resp       *full = GET(f, p);
 	NEED_CODE(f, full, 200);
-	add_rule(f, "{'match':{'name':'tr'},'action':{'conn':'truncate',"
-		    "'after_bytes':20},'count':1}");
+	add_rule(f,
+	    "{'match':{'name':'tr'},'action':{'conn':'truncate',"
+	    "'after_bytes':20},'count':1}");
 	resp *r = request(f, NULL, "GET", p, NULL);
 	EXPECT(f, r, r->cres == CURLE_PARTIAL_FILE,
 	    "curl result %d (%s), want CURLE_PARTIAL_FILE", (int) r->cres,
@@ -1543,9 +1585,10 @@ test_faults_shaping_on_watch(void **state)
 		mk_cm(f, "", "sw", S(f, "c%d", i), "k", "v");
 	const char *wp = S(f, "%s?watch=1", cm_path(f, "", "sw", NULL));
 
-	uint64_t tr = add_rule(f, "{'match':{'verb':'watch','namespace':'sw'},"
-				  "'action':{'conn':'truncate','after_bytes':"
-				  "30},'count':1}");
+	uint64_t tr = add_rule(f,
+	    "{'match':{'verb':'watch','namespace':'sw'},"
+	    "'action':{'conn':'truncate','after_bytes':"
+	    "30},'count':1}");
 	wstream *w  = watch_open(f, wp);
 	watch_wait_done(w, 3000);
 	EXPECT(f, NULL, w->done && w->data.len <= 30 + 16,
@@ -1556,9 +1599,10 @@ test_faults_shaping_on_watch(void **state)
 	    "truncated watch ends %s, want abrupt", end_kind(w));
 	EXPECT_INT(f, NULL, rule_hits(f, tr), 1);
 
-	add_rule(f, "{'match':{'verb':'watch','namespace':'sw'},"
-		    "'action':{'throttle_bps':200},'count':1}");
-	w = watch_open(f, wp);
+	add_rule(f,
+	    "{'match':{'verb':'watch','namespace':'sw'},"
+	    "'action':{'throttle_bps':200},'count':1}");
+	w          = watch_open(f, wp);
 	int64_t t0 = w->opened_ms;
 	watch_wait(w, 3, 8000);
 	int64_t el = now_ms() - t0;
@@ -1566,8 +1610,9 @@ test_faults_shaping_on_watch(void **state)
 	    "throttle_bps 200: three events (~%zu bytes) arrived in %lld ms",
 	    w->data.len, (long long) el);
 
-	add_rule(f, "{'match':{'verb':'watch','namespace':'sw'},"
-		    "'action':{'latency_ms':800,'phase':'body'},'count':1}");
+	add_rule(f,
+	    "{'match':{'verb':'watch','namespace':'sw'},"
+	    "'action':{'latency_ms':800,'phase':'body'},'count':1}");
 	w  = watch_open(f, wp);
 	t0 = w->opened_ms;
 	watch_wait(w, 3, 5000);
@@ -1597,9 +1642,10 @@ test_faults_watch_close_clean(void **state)
 {
 	fx         *f  = *state;
 	const char *wp = three_cms(f, "wc");
-	uint64_t    id = add_rule(f, "{'match':{'namespace':'wc'},'action':{"
-				     "'watch':'close','after_events':2,"
-				     "'mode':'clean'}}");
+	uint64_t    id = add_rule(f,
+	       "{'match':{'namespace':'wc'},'action':{"
+	          "'watch':'close','after_events':2,"
+	          "'mode':'clean'}}");
 	/* A list is not a watch: untouched, and not counted. */
 	resp *r = GET(f, cm_path(f, "", "wc", NULL));
 	EXPECT_CODE(f, r, 200);
@@ -1622,8 +1668,9 @@ test_faults_watch_close_abrupt(void **state)
 {
 	fx         *f  = *state;
 	const char *wp = three_cms(f, "wa");
-	add_rule(f, "{'match':{'namespace':'wa'},'action':{'watch':'close',"
-		    "'after_events':2,'mode':'abrupt'}}");
+	add_rule(f,
+	    "{'match':{'namespace':'wa'},'action':{'watch':'close',"
+	    "'after_events':2,'mode':'abrupt'}}");
 	wstream *w = watch_open(f, wp);
 	EXPECT(f, NULL, watch_wait_done(w, 3000), "stream still open");
 	EXPECT_INT(f, NULL, json_array_size(w->events), 2);
@@ -1638,8 +1685,9 @@ test_faults_watch_close_midline(void **state)
 {
 	fx         *f  = *state;
 	const char *wp = three_cms(f, "wm");
-	add_rule(f, "{'match':{'namespace':'wm'},'action':{'watch':'close',"
-		    "'after_events':1,'mode':'midline'}}");
+	add_rule(f,
+	    "{'match':{'namespace':'wm'},'action':{'watch':'close',"
+	    "'after_events':1,'mode':'midline'}}");
 	wstream *w = watch_open(f, wp);
 	EXPECT(f, NULL, watch_wait_done(w, 3000), "stream still open");
 	EXPECT_INT(f, NULL, json_array_size(w->events), 1);
@@ -1649,10 +1697,10 @@ test_faults_watch_close_midline(void **state)
 	    "midline: half a JSON line after the last event");
 	if (trailing(w) > 0) {
 		json_error_t e;
-		json_t      *j =
-		    json_loadb(w->data.p + w->off, trailing(w), 0, &e);
-		EXPECT(f, NULL, j == NULL, "the half line must not parse: %.*s",
-		    (int) trailing(w), w->data.p + w->off);
+		json_t *j = json_loadb(w->data.p + w->off, trailing(w), 0, &e);
+		EXPECT(f, NULL, j == NULL,
+		    "the half line must not parse: %.*s", (int) trailing(w),
+		    w->data.p + w->off);
 		json_decref(j);
 		EXPECT(f, NULL, w->data.p[w->off] == '{',
 		    "the half line starts like an event: %.*s",
@@ -1669,10 +1717,12 @@ test_faults_watch_close_after_s(void **state)
 	uint64_t    rv = plane_rv(f, "");
 	const char *wp = S(f, "%s?watch=1&resourceVersion=%llu",
 	    cm_path(f, "", "ws", NULL), (unsigned long long) rv);
-	add_rule(f, "{'match':{'namespace':'ws'},'action':{'watch':'close',"
-		    "'after_s':1,'mode':'clean'},'count':1}");
-	add_rule(f, "{'match':{'namespace':'ws'},'action':{'watch':'close',"
-		    "'after_s':0.5,'mode':'abrupt'},'count':1}");
+	add_rule(f,
+	    "{'match':{'namespace':'ws'},'action':{'watch':'close',"
+	    "'after_s':1,'mode':'clean'},'count':1}");
+	add_rule(f,
+	    "{'match':{'namespace':'ws'},'action':{'watch':'close',"
+	    "'after_s':0.5,'mode':'abrupt'},'count':1}");
 	wstream *a = watch_open(f, wp);
 	wstream *b = watch_open(f, wp);
 	/* Events before the deadline still flow. */
@@ -1680,11 +1730,12 @@ test_faults_watch_close_after_s(void **state)
 	watch_wait_done(a, 4000);
 	watch_wait_done(b, 4000);
 	int64_t la = a->done_ms - a->opened_ms, lb = b->done_ms - b->opened_ms;
-	EXPECT(f, NULL, a->done && la >= 900 && la < 1000 + 3000 * timeout_scale,
-	    "after_s 1 ended after %lld ms (%s)", (long long) la,
-	    end_kind(a));
+	EXPECT(f, NULL,
+	    a->done && la >= 900 && la < 1000 + 3000 * timeout_scale,
+	    "after_s 1 ended after %lld ms (%s)", (long long) la, end_kind(a));
 	EXPECT_STR(f, NULL, end_kind(a), "clean");
-	EXPECT(f, NULL, b->done && lb >= 450 && lb < 500 + 3000 * timeout_scale,
+	EXPECT(f, NULL,
+	    b->done && lb >= 450 && lb < 500 + 3000 * timeout_scale,
 	    "after_s 0.5 ended after %lld ms (%s)", (long long) lb,
 	    end_kind(b));
 	EXPECT_STR(f, NULL, end_kind(b), "abrupt");
@@ -1700,8 +1751,9 @@ test_faults_watch_expire_event(void **state)
 	mk_cm(f, "", "we", "a", "k", "v");
 	uint64_t    rv  = plane_rv(f, "");
 	const char *col = cm_path(f, "", "we", NULL);
-	uint64_t    id  = add_rule(f, "{'match':{'namespace':'we'},"
-				      "'action':{'watch':'expire'}}");
+	uint64_t    id  = add_rule(f,
+	        "{'match':{'namespace':'we'},"
+	            "'action':{'watch':'expire'}}");
 	/* RV unset and RV 0 are not expired. */
 	wstream *w0 = watch_open(f, S(f, "%s?watch=1", col));
 	wstream *w1 = watch_open(f, S(f, "%s?watch=1&resourceVersion=0", col));
@@ -1710,7 +1762,8 @@ test_faults_watch_expire_event(void **state)
 	wstream *ws[] = { w0, w1 };
 	watch_idle_all(ws, 2, 300);
 	for (size_t i = 0; i < 2; i++) {
-		EXPECT(f, NULL, !ws[i]->done && count_type(ws[i], "ERROR") == 0,
+		EXPECT(f, NULL,
+		    !ws[i]->done && count_type(ws[i], "ERROR") == 0,
 		    "watch with RV %s: %s, events %s", i ? "0" : "unset",
 		    end_kind(ws[i]), ev_summary(f, ws[i]));
 		EXPECT_INT(f, NULL, count_type(ws[i], "ADDED"), 1);
@@ -1719,7 +1772,7 @@ test_faults_watch_expire_event(void **state)
 
 	wstream *w = watch_open(f,
 	    S(f, "%s?watch=1&resourceVersion=%llu", col,
-		(unsigned long long) rv));
+	        (unsigned long long) rv));
 	EXPECT_INT(f, NULL, w->code, 200);
 	EXPECT(f, NULL, watch_wait_done(w, 3000), "expired watch still open");
 	EXPECT_INT(f, NULL, json_array_size(w->events), 1);
@@ -1738,10 +1791,12 @@ test_faults_watch_expire_http(void **state)
 	mk_cm(f, "", "wh", "a", "k", "v");
 	uint64_t    rv  = plane_rv(f, "");
 	const char *col = cm_path(f, "", "wh", NULL);
-	add_rule(f, "{'match':{'namespace':'wh'},'action':{'watch':'expire',"
-		    "'form':'http'}}");
-	resp *r = GET(f, S(f, "%s?watch=1&resourceVersion=%llu", col,
-			     (unsigned long long) rv));
+	add_rule(f,
+	    "{'match':{'namespace':'wh'},'action':{'watch':'expire',"
+	    "'form':'http'}}");
+	resp *r = GET(f,
+	    S(f, "%s?watch=1&resourceVersion=%llu", col,
+	        (unsigned long long) rv));
 	EXPECT_STATUS_PREFIX(f, r, 410, "Expired", "too old resource version");
 	EXPECT(f, r, header(f, r, "Content-Length") != NULL,
 	    "HTTP 410 form is a plain reply, not a stream");
@@ -1762,15 +1817,17 @@ test_faults_watch_expire_storm(void **state)
 	const char *col = cm_path(f, "", "es", NULL);
 	const char *wrv = S(f, "%s?watch=1&resourceVersion=%llu", col,
 	    (unsigned long long) rv);
-	int64_t     t0  = now_ms();
-	add_rule(f, "{'match':{'namespace':'es'},'action':{'watch':"
-		    "'expire_storm','for_s':2}}");
+	int64_t     t0  = now_ms(); /* the storm starts after t0 ... */
+	add_rule(f,
+	    "{'match':{'namespace':'es'},'action':{'watch':"
+	    "'expire_storm','for_s':2}}");
+	int64_t t1 = now_ms(); /* ... and before t1 */
 	for (int i = 0; i < 4; i++) {
 		wstream *w = watch_open(f, wrv);
 		watch_wait_done(w, 2000);
 		EXPECT(f, NULL,
-		    w->done && count_type(w, "ERROR") == 1 &&
-			JI(ev(w, 0), "object.code") == 410,
+		    w->done && count_type(w, "ERROR") == 1
+		        && JI(ev(w, 0), "object.code") == 410,
 		    "watch %d in the storm: %s, events %s", i, end_kind(w),
 		    ev_summary(f, w));
 		watch_close(w);
@@ -1783,7 +1840,7 @@ test_faults_watch_expire_storm(void **state)
 	    ev_summary(f, plain));
 
 	/* After the window: watches resume normally. */
-	while (now_ms() - t0 < 2300)
+	while (now_ms() - t1 < 2200)
 		sleep_ms(50);
 	wstream *w = watch_open(f, wrv);
 	watch_idle(w, 300);
@@ -1806,8 +1863,9 @@ test_faults_list_expire_continue(void **state)
 	for (int i = 0; i < 5; i++)
 		mk_cm(f, "", "ec", S(f, "c%d", i), "k", "v");
 	const char *col = cm_path(f, "", "ec", NULL);
-	uint64_t    id  = add_rule(f, "{'match':{'namespace':'ec'},'action':{"
-				      "'list':'expire_continue'},'count':1}");
+	uint64_t    id  = add_rule(f,
+	        "{'match':{'namespace':'ec'},'action':{"
+	            "'list':'expire_continue'},'count':1}");
 	resp       *r   = GET(f, S(f, "%s?limit=2", col));
 	NEED_CODE(f, r, 200);
 	EXPECT_INT(f, NULL, rule_matches(f, id), 0);
@@ -1826,7 +1884,7 @@ test_faults_list_expire_continue(void **state)
 	EXPECT(f, r, dec != NULL, "continue token is not base64: %s", tok2);
 	if (dec != NULL) {
 		json_error_t e;
-		json_t      *j = kept(f, json_loadb(dec, n, JSON_ALLOW_NUL, &e));
+		json_t *j = kept(f, json_loadb(dec, n, JSON_ALLOW_NUL, &e));
 		EXPECT(f, r, JI(j, "rv") == -1,
 		    "the 410 token's rv is %lld, want -1 (%s)", JI(j, "rv"),
 		    dec);
@@ -1838,13 +1896,40 @@ test_faults_list_expire_continue(void **state)
 	EXPECT_CODE(f, r, 200);
 	json_t *items = J(r->j, "items");
 	EXPECT(f, r,
-	    json_array_size(items) == 3 &&
-		strcmp(nz(JS(items, "0.metadata.name"), ""), "c2") == 0 &&
-		strcmp(nz(JS(items, "2.metadata.name"), ""), "c4") == 0,
+	    json_array_size(items) == 3
+	        && strcmp(nz(JS(items, "0.metadata.name"), ""), "c2") == 0
+	        && strcmp(nz(JS(items, "2.metadata.name"), ""), "c4") == 0,
 	    "the rv=-1 token lists the rest (c2..c4)");
 	EXPECT_INT(f, r, rv_num(JS(r->j, "metadata.resourceVersion")), cur);
 	EXPECT(f, r, JS(r->j, "metadata.continue") == NULL,
 	    "last page has a continue token");
+	finish(f);
+}
+
+/* Without a count the rule stays; the rv=-1 token it hands out carries
+ * no snapshot that could have expired, so the pager can go on with it
+ * ("the next continue token gets 410 with an rv=-1 token"). */
+static void
+test_faults_list_expire_continue_token_works(void **state)
+{
+	fx *f = *state;
+	for (int i = 0; i < 5; i++)
+		mk_cm(f, "", "ek", S(f, "c%d", i), "k", "v");
+	const char *col = cm_path(f, "", "ek", NULL);
+	add_rule(f,
+	    "{'match':{'namespace':'ek'},'action':{'list':"
+	    "'expire_continue'}}");
+	resp *r = GET(f, S(f, "%s?limit=2", col));
+	NEED_CODE(f, r, 200);
+	const char *tok = JS(r->j, "metadata.continue");
+	NEED(f, tok != NULL);
+	r = GET(f, S(f, "%s?limit=2&continue=%s", col, esc(f, tok)));
+	EXPECT_STATUS_PREFIX(f, r, 410, "Expired", CONTINUE_410_PREFIX);
+	const char *tok2 = JS(r->j, "metadata.continue");
+	NEED(f, tok2 != NULL);
+	r = GET(f, S(f, "%s?limit=10&continue=%s", col, esc(f, tok2)));
+	EXPECT_CODE(f, r, 200);
+	EXPECT_INT(f, r, json_array_size(J(r->j, "items")), 3);
 	finish(f);
 }
 
@@ -1854,8 +1939,9 @@ test_faults_list_too_large_rv(void **state)
 	fx *f = *state;
 	mk_cm(f, "", "tl", "a", "k", "v");
 	const char *col = cm_path(f, "", "tl", NULL);
-	add_rule(f, "{'match':{'namespace':'tl'},'action':{'list':"
-		    "'too_large_rv'}}");
+	add_rule(f,
+	    "{'match':{'namespace':'tl'},'action':{'list':"
+	    "'too_large_rv'}}");
 	resp *r = GET(f, S(f, "%s?resourceVersion=0", col));
 	EXPECT_STATUS_PREFIX(f, r, 504, "Timeout", TOO_LARGE_PREFIX);
 	EXPECT_STR(f, r, header(f, r, "Retry-After"), "1");
@@ -1870,8 +1956,8 @@ test_faults_list_too_large_rv(void **state)
 	if (w->code == 504) {
 		json_error_t e;
 		json_t *j = kept(f, json_loadb(w->data.p, w->data.len, 0, &e));
-		EXPECT_STATUS_OBJ(f, NULL, j, 504, "Timeout", MSG_PREFIX,
-		    TOO_LARGE_PREFIX);
+		EXPECT_STATUS_OBJ(
+		    f, NULL, j, 504, "Timeout", MSG_PREFIX, TOO_LARGE_PREFIX);
 		EXPECT_STR(f, NULL, JS(j, "details.causes.0.reason"),
 		    "ResourceVersionTooLarge");
 	} else {
@@ -1900,8 +1986,9 @@ test_faults_list_stale(void **state)
 	const char *col = cm_path(f, "", "st", NULL);
 	NEED(f, r3 == r1 + 2);
 
-	uint64_t id = add_rule(f, "{'match':{'namespace':'st'},'action':{"
-				  "'list':'stale','lag_rv':2}}");
+	uint64_t id = add_rule(f,
+	    "{'match':{'namespace':'st'},'action':{"
+	    "'list':'stale','lag_rv':2}}");
 	resp    *r  = GET(f, S(f, "%s?resourceVersion=0", col));
 	EXPECT_CODE(f, r, 200);
 	EXPECT_INT(f, r, rv_num(JS(r->j, "metadata.resourceVersion")), r1);
@@ -1911,13 +1998,15 @@ test_faults_list_stale(void **state)
 	EXPECT_CODE(f, r, 200);
 	EXPECT_INT(f, r, rv_num(JS(r->j, "metadata.resourceVersion")), r3);
 	EXPECT_JS(f, r, "items.0.data.v", "3");
-	NEED(f, DEL(f, S(f, "/_sim/faults/%llu", (unsigned long long) id))
-		    ->code == 200);
+	NEED(f,
+	    DEL(f, S(f, "/_sim/faults/%llu", (unsigned long long) id))->code
+	        == 200);
 
 	/* count 1: the one stale answer goes to the first RV=0 list, not
 	 * to a consistent list the rule cannot affect. */
-	add_rule(f, "{'match':{'namespace':'st'},'action':{'list':'stale',"
-		    "'lag_rv':2},'count':1}");
+	add_rule(f,
+	    "{'match':{'namespace':'st'},'action':{'list':'stale',"
+	    "'lag_rv':2},'count':1}");
 	r = GET(f, col);
 	EXPECT_JS(f, r, "items.0.data.v", "3");
 	r = GET(f, S(f, "%s?resourceVersion=0", col));
@@ -1938,12 +2027,15 @@ test_faults_bookmarks_off(void **state)
 	fx *f = *state; /* global bookmark interval: 300 ms */
 	mk_ns(f, "", "bo");
 	mk_ns(f, "", "bc");
-	uint64_t id = add_rule(f, "{'match':{'namespace':'bo'},"
-				  "'action':{'bookmarks':'off'}}");
-	wstream *off = watch_open(f, S(f, "%s?watch=1&allowWatchBookmarks=true",
-					  cm_path(f, "", "bo", NULL)));
-	wstream *ctl = watch_open(f, S(f, "%s?watch=1&allowWatchBookmarks=true",
-					  cm_path(f, "", "bc", NULL)));
+	uint64_t id   = add_rule(f,
+	      "{'match':{'namespace':'bo'},"
+	        "'action':{'bookmarks':'off'}}");
+	wstream *off  = watch_open(f,
+	     S(f, "%s?watch=1&allowWatchBookmarks=true",
+	         cm_path(f, "", "bo", NULL)));
+	wstream *ctl  = watch_open(f,
+	     S(f, "%s?watch=1&allowWatchBookmarks=true",
+	         cm_path(f, "", "bc", NULL)));
 	wstream *ws[] = { off, ctl };
 	watch_idle_all(ws, 2, 1500);
 	EXPECT(f, NULL, count_type(ctl, "BOOKMARK") >= 2,
@@ -1961,16 +2053,17 @@ test_faults_bookmarks_every(void **state)
 	fx *f = *state; /* global bookmark interval: 60 s */
 	mk_ns(f, "", "be");
 	mk_ns(f, "", "bc");
-	add_rule(f, "{'match':{'namespace':'be'},"
-		    "'action':{'bookmarks':'every_s:0.25'}}");
-	wstream *fast = watch_open(f, S(f,
-					  "%s?watch=1&allowWatchBookmarks=true",
-					  cm_path(f, "", "be", NULL)));
-	wstream *ctl  = watch_open(f, S(f,
-					  "%s?watch=1&allowWatchBookmarks=true",
-					  cm_path(f, "", "bc", NULL)));
-	wstream *nob  = watch_open(f, S(f, "%s?watch=1",
-					  cm_path(f, "", "be", NULL)));
+	add_rule(f,
+	    "{'match':{'namespace':'be'},"
+	    "'action':{'bookmarks':'every_s:0.25'}}");
+	wstream *fast = watch_open(f,
+	    S(f, "%s?watch=1&allowWatchBookmarks=true",
+	        cm_path(f, "", "be", NULL)));
+	wstream *ctl  = watch_open(f,
+	     S(f, "%s?watch=1&allowWatchBookmarks=true",
+	         cm_path(f, "", "bc", NULL)));
+	wstream *nob
+	    = watch_open(f, S(f, "%s?watch=1", cm_path(f, "", "be", NULL)));
 	wstream *ws[] = { fast, ctl, nob };
 	watch_idle_all(ws, 3, 1300);
 	uint64_t cur = plane_rv(f, "");
@@ -1995,22 +2088,24 @@ test_faults_watch_buffer(void **state)
 	fx *f = *state;
 	mk_ns(f, "", "bench");
 	const char *wp = S(f, "%s?watch=1", cm_path(f, "", "bench", NULL));
-	uint64_t    id = add_rule(f, "{'match':{'ua_regex':'^stalled-limited$'},"
-				     "'action':{'watch_buffer':5}}");
+	uint64_t    id = add_rule(f,
+	       "{'match':{'ua_regex':'^stalled-limited$'},"
+	          "'action':{'watch_buffer':5}}");
 	raw_get(f, wp, "stalled-limited", 4096);
 	raw_get(f, wp, "stalled-control", 4096);
 	int64_t end = deadline(3000);
-	while ((watcher_by_ua(f, "stalled-limited") == NULL ||
-		   watcher_by_ua(f, "stalled-control") == NULL) &&
-	    now_ms() < end)
+	while ((watcher_by_ua(f, "stalled-limited") == NULL
+	           || watcher_by_ua(f, "stalled-control") == NULL)
+	    && now_ms() < end)
 		sleep_ms(20);
 	NEED(f, watcher_by_ua(f, "stalled-limited") != NULL);
 	NEED(f, watcher_by_ua(f, "stalled-control") != NULL);
 
 	/* ~12 MB of events to readers that never read. */
 	resp *r = POST(f, "/_sim/load",
-	    Q(f, "{'namespace':'bench','resource':'configmaps','op':'create',"
-		 "'count':3000,'size':4096}"));
+	    Q(f,
+	        "{'namespace':'bench','resource':'configmaps','op':'create',"
+	        "'count':3000,'size':4096}"));
 	NEED_CODE(f, r, 200);
 	end = deadline(3000);
 	while (watcher_by_ua(f, "stalled-limited") != NULL && now_ms() < end)
@@ -2039,8 +2134,9 @@ test_faults_throttle_bps(void **state)
 	big[4096] = '\0';
 	mk_cm(f, "", "default", "big", "pad", keep_str(f, big));
 	const char *p = cm_path(f, "", "default", "big");
-	add_rule(f, "{'match':{'name':'big'},'action':{'throttle_bps':2048},"
-		    "'count':1}");
+	add_rule(f,
+	    "{'match':{'name':'big'},'action':{'throttle_bps':2048},"
+	    "'count':1}");
 	resp *r = GET(f, p);
 	EXPECT_CODE(f, r, 200);
 	EXPECT(f, r, r->body.len >= 4096, "body %zu bytes", r->body.len);
@@ -2067,14 +2163,17 @@ test_faults_conflict(void **state)
 	resp       *g0 = GET(f, p);
 	NEED_CODE(f, g0, 200);
 	const char *rv0 = S(f, "%s", JS(g0->j, "metadata.resourceVersion"));
-	uint64_t    id  = add_rule(f, "{'match':{'name':'cf'},"
-				      "'action':{'conflict':true},'count':2}");
-	wstream    *w   = watch_open(f, S(f,
-				  "%s?watch=1&resourceVersion=%s&fieldSelector="
-				  "metadata.name%%3Dcf",
-				  cm_path(f, "", "default", NULL), rv0));
+	uint64_t    id  = add_rule(f,
+	        "{'match':{'name':'cf'},"
+	            "'action':{'conflict':true},'count':2}");
+	wstream    *w   = watch_open(f,
+	         S(f,
+	             "%s?watch=1&resourceVersion=%s&fieldSelector="
+	                  "metadata.name%%3Dcf",
+	             cm_path(f, "", "default", NULL), rv0));
 	const char *upd = Q(f,
-	    "{'metadata':{'name':'cf','resourceVersion':'%s'},'data':{'v':'2'}}",
+	    "{'metadata':{'name':'cf','resourceVersion':'%s'},'data':{'v':'2'}"
+	    "}",
 	    rv0);
 
 	EXPECT_CODE(f, GET(f, p), 200); /* a GET is not an update */
@@ -2113,9 +2212,10 @@ test_faults_plane_unavailable(void **state)
 	fx *f = *state;
 	mk_project(f, "p1");
 	mk_project(f, "p2");
-	uint64_t id = add_rule(f, "{'match':{'plane':'p1'},'action':{"
-				  "'plane':'unavailable','status':503}}");
-	resp    *r  = GET(f, S(f, "%s/api/v1/namespaces", proj_prefix(f, "p1")));
+	uint64_t id = add_rule(f,
+	    "{'match':{'plane':'p1'},'action':{"
+	    "'plane':'unavailable','status':503}}");
+	resp *r = GET(f, S(f, "%s/api/v1/namespaces", proj_prefix(f, "p1")));
 	EXPECT_STATUS(f, r, 503, "ServiceUnavailable", NULL);
 	r = GET(f, "/projects/p1/control-plane/api/v1/namespaces/default");
 	EXPECT_STATUS(f, r, 503, "ServiceUnavailable", NULL);
@@ -2125,12 +2225,12 @@ test_faults_plane_unavailable(void **state)
 	EXPECT_CODE(f, r, 200);
 	r = GET(f, "/api/v1/namespaces");
 	EXPECT_CODE(f, r, 200);
-	json_t *e = log_entry(f, S(f, "%s/api/v1/namespaces",
-				     proj_prefix(f, "p1")));
+	json_t *e
+	    = log_entry(f, S(f, "%s/api/v1/namespaces", proj_prefix(f, "p1")));
 	EXPECT_STR(f, NULL, JS(e, "plane"), "p1");
 	EXPECT_INT(f, NULL, JI(e, "status"), 503);
-	NEED_CODE(f, DEL(f, S(f, "/_sim/faults/%llu", (unsigned long long) id)),
-	    200);
+	NEED_CODE(f,
+	    DEL(f, S(f, "/_sim/faults/%llu", (unsigned long long) id)), 200);
 	r = GET(f, S(f, "%s/api/v1/namespaces", proj_prefix(f, "p1")));
 	EXPECT_CODE(f, r, 200);
 	finish(f);
@@ -2143,10 +2243,10 @@ test_faults_plane_gone(void **state)
 	mk_project(f, "p1");
 	const char *pfx = proj_prefix(f, "p1");
 	mk_cm(f, pfx, "default", "a", "k", "v");
-	wstream *pw   = watch_open(f, S(f, "%s?watch=1",
-					  cm_path(f, pfx, "default", NULL)));
-	wstream *root = watch_open(f, S(f, "%s?watch=1",
-					  cm_path(f, "", "default", NULL)));
+	wstream *pw = watch_open(
+	    f, S(f, "%s?watch=1", cm_path(f, pfx, "default", NULL)));
+	wstream *root = watch_open(
+	    f, S(f, "%s?watch=1", cm_path(f, "", "default", NULL)));
 	watch_wait(pw, 1, 2000);
 	NEED(f, watcher_count_plane(f, "p1") == 1);
 
@@ -2179,8 +2279,9 @@ test_faults_plane_warmup_429(void **state)
 {
 	fx *f = *state;
 	mk_project(f, "early");
-	uint64_t id = add_rule(f, "{'action':{'preset':'plane_warmup_429',"
-				  "'requests':3}}");
+	uint64_t id = add_rule(f,
+	    "{'action':{'preset':'plane_warmup_429',"
+	    "'requests':3}}");
 	mk_project(f, "late");
 	const char *p = S(f, "%s/api/v1/namespaces", proj_prefix(f, "late"));
 	for (int i = 0; i < 3; i++) {
@@ -2210,17 +2311,18 @@ test_faults_match_plane(void **state)
 	mk_project(f, "p1");
 	const char *pp = S(f, "%s/api/v1/namespaces", proj_prefix(f, "p1"));
 	const char *rp = "/api/v1/namespaces";
-	uint64_t    id = add_rule(f, "{'match':{'plane':'p1'},"
-				     "'action':{'status':500}}");
+	uint64_t    id = add_rule(f,
+	       "{'match':{'plane':'p1'},"
+	          "'action':{'status':500}}");
 	EXPECT_CODE(f, GET(f, pp), 500);
 	EXPECT_CODE(f, GET(f, rp), 200);
-	NEED_CODE(f, DEL(f, S(f, "/_sim/faults/%llu", (unsigned long long) id)),
-	    200);
+	NEED_CODE(f,
+	    DEL(f, S(f, "/_sim/faults/%llu", (unsigned long long) id)), 200);
 	id = add_rule(f, "{'match':{'plane':''},'action':{'status':500}}");
 	EXPECT_CODE(f, GET(f, pp), 200);
 	EXPECT_CODE(f, GET(f, rp), 500);
-	NEED_CODE(f, DEL(f, S(f, "/_sim/faults/%llu", (unsigned long long) id)),
-	    200);
+	NEED_CODE(f,
+	    DEL(f, S(f, "/_sim/faults/%llu", (unsigned long long) id)), 200);
 	add_rule(f, "{'match':{'plane':'*'},'action':{'status':500}}");
 	EXPECT_CODE(f, GET(f, pp), 500);
 	EXPECT_CODE(f, GET(f, rp), 500);
@@ -2235,23 +2337,28 @@ test_faults_match_verb_method_resource(void **state)
 	fx *f = *state;
 	mk_cm(f, "", "default", "a", "k", "v");
 	const char *col = cm_path(f, "", "default", NULL);
-	uint64_t    id  = add_rule(f, "{'match':{'verb':'list','resource':"
-				      "'configmaps'},'action':{'status':500}}");
+	uint64_t    id  = add_rule(f,
+	        "{'match':{'verb':'list','resource':"
+	            "'configmaps'},'action':{'status':500}}");
 	EXPECT_CODE(f, GET(f, col), 500);
 	EXPECT_CODE(f, GET(f, cm_path(f, "", "default", "a")), 200);
 	EXPECT_CODE(f, GET(f, "/api/v1/namespaces/default/secrets"), 200);
 	wstream *w = watch_open(f, S(f, "%s?watch=1", col));
 	EXPECT_INT(f, NULL, w->code, 200);
-	NEED_CODE(f, DEL(f, S(f, "/_sim/faults/%llu", (unsigned long long) id)),
-	    200);
-	add_rule(f, "{'match':{'method':'DELETE','group':''},"
-		    "'action':{'status':500}}");
+	NEED_CODE(f,
+	    DEL(f, S(f, "/_sim/faults/%llu", (unsigned long long) id)), 200);
+	add_rule(f,
+	    "{'match':{'method':'DELETE','group':''},"
+	    "'action':{'status':500}}");
 	EXPECT_CODE(f, DEL(f, cm_path(f, "", "default", "a")), 500);
 	EXPECT_CODE(f, GET(f, cm_path(f, "", "default", "a")), 200);
-	add_rule(f, "{'match':{'group':'coordination.k8s.io'},"
-		    "'action':{'status':503}}");
-	EXPECT_CODE(f, GET(f, "/apis/coordination.k8s.io/v1/namespaces/"
-			      "default/leases"),
+	add_rule(f,
+	    "{'match':{'group':'coordination.k8s.io'},"
+	    "'action':{'status':503}}");
+	EXPECT_CODE(f,
+	    GET(f,
+	        "/apis/coordination.k8s.io/v1/namespaces/"
+	        "default/leases"),
 	    503);
 	EXPECT_CODE(f, GET(f, col), 200);
 	finish(f);
@@ -2264,8 +2371,9 @@ test_faults_match_namespace_name(void **state)
 	mk_cm(f, "", "m1", "a", "k", "v");
 	mk_cm(f, "", "m1", "b", "k", "v");
 	mk_cm(f, "", "m2", "a", "k", "v");
-	add_rule(f, "{'match':{'namespace':'m1','name':'a'},"
-		    "'action':{'status':500}}");
+	add_rule(f,
+	    "{'match':{'namespace':'m1','name':'a'},"
+	    "'action':{'status':500}}");
 	EXPECT_CODE(f, GET(f, cm_path(f, "", "m1", "a")), 500);
 	EXPECT_CODE(f, GET(f, cm_path(f, "", "m1", "b")), 200);
 	EXPECT_CODE(f, GET(f, cm_path(f, "", "m2", "a")), 200);
@@ -2280,8 +2388,9 @@ test_faults_match_path_regex(void **state)
 	mk_cm(f, "", "default", "b12", "k", "v");
 	mk_cm(f, "", "default", "a1", "k", "v");
 	mk_cm(f, "", "default", "b12x", "k", "v");
-	add_rule(f, "{'match':{'path_regex':'/configmaps/b[0-9]+$'},"
-		    "'action':{'status':500}}");
+	add_rule(f,
+	    "{'match':{'path_regex':'/configmaps/b[0-9]+$'},"
+	    "'action':{'status':500}}");
 	EXPECT_CODE(f, GET(f, cm_path(f, "", "default", "b12")), 500);
 	EXPECT_CODE(f, GET(f, cm_path(f, "", "default", "a1")), 200);
 	EXPECT_CODE(f, GET(f, cm_path(f, "", "default", "b12x")), 200);
@@ -2292,8 +2401,9 @@ static void
 test_faults_match_ua_regex(void **state)
 {
 	fx *f = *state;
-	add_rule(f, "{'match':{'ua_regex':'^python-kubernetes/'},"
-		    "'action':{'status':500}}");
+	add_rule(f,
+	    "{'match':{'ua_regex':'^python-kubernetes/'},"
+	    "'action':{'status':500}}");
 	const char *p  = "/api/v1/namespaces/default";
 	ropt        py = { .ua = "OpenAPI-Generator/22.6.0/python" };
 	ropt        pk = { .ua = "python-kubernetes/22.6.0" };
@@ -2310,9 +2420,10 @@ test_faults_count_and_after(void **state)
 {
 	fx *f = *state;
 	mk_cm(f, "", "default", "ca", "k", "v");
-	const char *p  = cm_path(f, "", "default", "ca");
-	uint64_t    id = add_rule(f, "{'match':{'name':'ca'},'action':"
-				     "{'status':500},'count':2,'after':1}");
+	const char       *p      = cm_path(f, "", "default", "ca");
+	uint64_t          id     = add_rule(f,
+	                 "{'match':{'name':'ca'},'action':"
+	                              "{'status':500},'count':2,'after':1}");
 	static const long want[] = { 200, 500, 500, 200, 200 };
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		resp *r = GET(f, p);
@@ -2341,13 +2452,14 @@ pattern(fx *f, const srv *v, const char *path, int n)
 static void
 test_faults_probability_seeded(void **state)
 {
-	fx *f = *state;
-	f->extra    = srv_start(SEED, 60 * 1000);
-	const char *p = "/api/v1/namespaces/default";
-	const char *rule = Q(f, "{'match':{'path_regex':'^/api/v1/namespaces/"
-				"default$'},'action':{'status':500},"
-				"'probability':0.5}");
-	ropt        o   = { .v = f->extra };
+	fx *f            = *state;
+	f->extra         = srv_start(SEED, 60 * 1000);
+	const char *p    = "/api/v1/namespaces/default";
+	const char *rule = Q(f,
+	    "{'match':{'path_regex':'^/api/v1/namespaces/"
+	    "default$'},'action':{'status':500},"
+	    "'probability':0.5}");
+	ropt        o    = { .v = f->extra };
 	NEED_CODE(f, POST(f, "/_sim/faults", rule), 201);
 	resp *r = request(f, &o, "POST", "/_sim/faults", rule);
 	NEED_CODE(f, r, 201);
@@ -2358,22 +2470,24 @@ test_faults_probability_seeded(void **state)
 	EXPECT(f, NULL, strchr(a, '5') != NULL && strchr(a, '2') != NULL,
 	    "probability 0.5 over 40 requests: %s", a);
 	for (const char *c = a; *c != '\0'; c++)
-		EXPECT(f, NULL, *c == '2' || *c == '5', "unexpected code in %s",
-		    a);
+		EXPECT(f, NULL, *c == '2' || *c == '5',
+		    "unexpected code in %s", a);
 
 	/* 0 never, 1 always. */
 	NEED_CODE(f, DEL(f, "/_sim/faults"), 200);
-	add_rule(f, "{'match':{'path_regex':'^/api/v1/namespaces/default$'},"
-		    "'action':{'status':500},'probability':0}");
+	add_rule(f,
+	    "{'match':{'path_regex':'^/api/v1/namespaces/default$'},"
+	    "'action':{'status':500},'probability':0}");
 	const char *never = pattern(f, f->v, p, 20);
-	EXPECT(f, NULL, strchr(never, '5') == NULL, "probability 0: %s",
-	    never);
+	EXPECT(
+	    f, NULL, strchr(never, '5') == NULL, "probability 0: %s", never);
 	NEED_CODE(f, DEL(f, "/_sim/faults"), 200);
-	add_rule(f, "{'match':{'path_regex':'^/api/v1/namespaces/default$'},"
-		    "'action':{'status':500},'probability':1}");
+	add_rule(f,
+	    "{'match':{'path_regex':'^/api/v1/namespaces/default$'},"
+	    "'action':{'status':500},'probability':1}");
 	const char *always = pattern(f, f->v, p, 20);
-	EXPECT(f, NULL, strchr(always, '2') == NULL, "probability 1: %s",
-	    always);
+	EXPECT(
+	    f, NULL, strchr(always, '2') == NULL, "probability 1: %s", always);
 	finish(f);
 }
 
@@ -2383,14 +2497,15 @@ test_faults_for_s_window(void **state)
 	fx *f = *state;
 	mk_cm(f, "", "default", "fs", "k", "v");
 	const char *p  = cm_path(f, "", "default", "fs");
-	int64_t     t0 = now_ms();
-	add_rule(f, "{'match':{'name':'fs'},'action':{'status':503},"
-		    "'for_s':1}");
-	resp *r  = GET(f, p);
-	int64_t el = now_ms() - t0;
-	if (el < 900)
+	int64_t     t0 = now_ms(); /* the window opens after t0 ... */
+	add_rule(f,
+	    "{'match':{'name':'fs'},'action':{'status':503},"
+	    "'for_s':1}");
+	int64_t t1 = now_ms(); /* ... and before t1 */
+	resp   *r  = GET(f, p);
+	if (now_ms() - t0 < 900) /* surely inside the window */
 		EXPECT_CODE(f, r, 503);
-	while (now_ms() - t0 < 1200)
+	while (now_ms() - t1 < 1100)
 		sleep_ms(20);
 	EXPECT_CODE(f, GET(f, p), 200);
 	EXPECT_CODE(f, GET(f, p), 200);
@@ -2407,12 +2522,15 @@ test_faults_delete_one_and_all(void **state)
 	fx *f = *state;
 	for (int i = 1; i <= 3; i++)
 		mk_cm(f, "", "default", S(f, "d%d", i), "k", "v");
-	uint64_t a = add_rule(f, "{'match':{'name':'d1'},'action':{'status':"
-				 "500}}");
-	uint64_t b = add_rule(f, "{'match':{'name':'d2'},'action':{'status':"
-				 "500},'count':5}");
-	uint64_t c = add_rule(f, "{'match':{'name':'d3'},'action':{'status':"
-				 "500}}");
+	uint64_t a = add_rule(f,
+	    "{'match':{'name':'d1'},'action':{'status':"
+	    "500}}");
+	uint64_t b = add_rule(f,
+	    "{'match':{'name':'d2'},'action':{'status':"
+	    "500},'count':5}");
+	uint64_t c = add_rule(f,
+	    "{'match':{'name':'d3'},'action':{'status':"
+	    "500}}");
 	EXPECT(f, NULL, a < b && b < c, "ids %llu %llu %llu",
 	    (unsigned long long) a, (unsigned long long) b,
 	    (unsigned long long) c);
@@ -2420,14 +2538,17 @@ test_faults_delete_one_and_all(void **state)
 	EXPECT_CODE(f, r, 200);
 	EXPECT_INT(f, r, json_array_size(J(r->j, "items")), 3);
 	json_t *info = rule_info(f, b);
-	json_t *want = kept(f, json_loads(Q(f, "{'match':{'name':'d2'},"
-					       "'action':{'status':500},"
-					       "'count':5}"),
-				   0, NULL));
+	json_t *want = kept(f,
+	    json_loads(Q(f,
+	                   "{'match':{'name':'d2'},"
+	                   "'action':{'status':500},"
+	                   "'count':5}"),
+	        0, NULL));
 	EXPECT(f, NULL, info && json_equal(J(info, "rule"), want),
 	    "GET /_sim/faults echoes the rule: %s", D(f, info));
-	EXPECT(f, NULL, json_is_integer(J(info, "matches")) &&
-			    json_is_integer(J(info, "hits")),
+	EXPECT(f, NULL,
+	    json_is_integer(J(info, "matches"))
+	        && json_is_integer(J(info, "hits")),
 	    "matches and hits: %s", D(f, info));
 
 	r = DEL(f, S(f, "/_sim/faults/%llu", (unsigned long long) b));
@@ -2437,9 +2558,9 @@ test_faults_delete_one_and_all(void **state)
 	EXPECT_CODE(f, GET(f, cm_path(f, "", "default", "d3")), 500);
 	r = GET(f, "/_sim/faults");
 	EXPECT(f, r,
-	    json_array_size(J(r->j, "items")) == 2 &&
-		JI(r->j, "items.0.id") == (long long) a &&
-		JI(r->j, "items.1.id") == (long long) c,
+	    json_array_size(J(r->j, "items")) == 2
+	        && JI(r->j, "items.0.id") == (long long) a
+	        && JI(r->j, "items.1.id") == (long long) c,
 	    "after deleting %llu", (unsigned long long) b);
 	r = DEL(f, S(f, "/_sim/faults/%llu", (unsigned long long) b));
 	EXPECT_CODE(f, r, 404);
@@ -2450,8 +2571,8 @@ test_faults_delete_one_and_all(void **state)
 	EXPECT_CODE(f, r, 200);
 	r = GET(f, "/_sim/faults");
 	EXPECT(f, r,
-	    json_is_array(J(r->j, "items")) &&
-		json_array_size(J(r->j, "items")) == 0,
+	    json_is_array(J(r->j, "items"))
+	        && json_array_size(J(r->j, "items")) == 0,
 	    "items after DELETE /_sim/faults");
 	EXPECT_CODE(f, GET(f, cm_path(f, "", "default", "d1")), 200);
 	EXPECT_CODE(f, GET(f, cm_path(f, "", "default", "d3")), 200);
@@ -2461,7 +2582,7 @@ test_faults_delete_one_and_all(void **state)
 static void
 test_faults_malformed_rules_400(void **state)
 {
-	fx *f = *state;
+	fx                      *f     = *state;
 	static const char *const bad[] = {
 		"not json",
 		"[]",
@@ -2500,18 +2621,19 @@ test_faults_malformed_rules_400(void **state)
 /* ===================================================================== */
 
 static void
-test_sim_touch(void **state)
+test_faults_sim_touch(void **state)
 {
-	fx   *f  = *state;
-	resp *c  = mk_cm(f, "", "default", "t", "k", "v");
-	const char *rv0 = S(f, "%s", nz(JS(c->j, "metadata.resourceVersion"),
-					 "0"));
-	wstream    *w   = watch_open(f, S(f, "%s?watch=1&resourceVersion=%s",
-					     cm_path(f, "", "default", NULL),
-					     rv0));
-	resp       *r   = POST(f, "/_sim/touch",
-		     Q(f, "{'plane':'','path':'/api/v1/namespaces/default/"
-			  "configmaps/t'}"));
+	fx         *f = *state;
+	resp       *c = mk_cm(f, "", "default", "t", "k", "v");
+	const char *rv0
+	    = S(f, "%s", nz(JS(c->j, "metadata.resourceVersion"), "0"));
+	wstream *w = watch_open(f,
+	    S(f, "%s?watch=1&resourceVersion=%s",
+	        cm_path(f, "", "default", NULL), rv0));
+	resp    *r = POST(f, "/_sim/touch",
+	       Q(f,
+	           "{'plane':'','path':'/api/v1/namespaces/default/"
+	              "configmaps/t'}"));
 	EXPECT_CODE(f, r, 200);
 	uint64_t want = rv_num(rv0) + 1;
 	EXPECT_INT(f, NULL, plane_rv(f, ""), want);
@@ -2521,17 +2643,18 @@ test_sim_touch(void **state)
 	watch_wait(w, 1, 2000);
 	EXPECT_STR(f, NULL, ev_type(w, 0), "MODIFIED");
 	EXPECT_STR(f, NULL, JS(ev(w, 0), "object.metadata.name"), "t");
-	EXPECT_INT(f, NULL, ev(w, 0) ? rv_num(JS(ev(w, 0),
-						  "object.metadata."
-						  "resourceVersion"))
-				     : 0,
+	EXPECT_INT(f, NULL,
+	    ev(w, 0) ? rv_num(JS(ev(w, 0),
+	        "object.metadata."
+	        "resourceVersion"))
+	             : 0,
 	    want);
 
 	/* In a project plane, without "plane" meaning the root. */
 	mk_project(f, "p1");
 	uint64_t prv = plane_rv(f, proj_prefix(f, "p1"));
-	r = POST(f, "/_sim/touch",
-	    Q(f, "{'plane':'p1','path':'/api/v1/namespaces/default'}"));
+	r            = POST(f, "/_sim/touch",
+	               Q(f, "{'plane':'p1','path':'/api/v1/namespaces/default'}"));
 	EXPECT_CODE(f, r, 200);
 	EXPECT_INT(f, NULL, plane_rv(f, proj_prefix(f, "p1")), prv + 1);
 	r = POST(f, "/_sim/touch",
@@ -2543,19 +2666,19 @@ test_sim_touch(void **state)
 }
 
 static void
-test_sim_bookmark(void **state)
+test_faults_sim_bookmark(void **state)
 {
 	fx *f = *state; /* global interval 60 s: no periodic bookmarks */
-	const char *col = cm_path(f, "", "default", NULL);
-	wstream    *bw  = watch_open_ua(f,
-	       S(f, "%s?watch=1&resourceVersion=%llu&allowWatchBookmarks=true",
-		   col, (unsigned long long) plane_rv(f, "")),
-	       "bm-yes", 5000);
-	wstream *nw = watch_open_ua(f,
-	    S(f, "%s?watch=1&resourceVersion=%llu", col,
-		(unsigned long long) plane_rv(f, "")),
-	    "bm-no", 5000);
-	wstream *ws[] = { bw, nw };
+	const char *col  = cm_path(f, "", "default", NULL);
+	wstream    *bw   = watch_open_ua(f,
+	         S(f, "%s?watch=1&resourceVersion=%llu&allowWatchBookmarks=true",
+	             col, (unsigned long long) plane_rv(f, "")),
+	         "bm-yes", 5000);
+	wstream    *nw   = watch_open_ua(f,
+	         S(f, "%s?watch=1&resourceVersion=%llu", col,
+	             (unsigned long long) plane_rv(f, "")),
+	         "bm-no", 5000);
+	wstream    *ws[] = { bw, nw };
 	mk_cm(f, "", "other", "x", "k", "v"); /* moves the RV */
 	uint64_t cur = plane_rv(f, "");
 	resp    *r   = POST(f, "/_sim/bookmark", "{\"watch\":\"all\"}");
@@ -2590,17 +2713,17 @@ test_sim_bookmark(void **state)
 }
 
 static void
-test_sim_restart_drop_state(void **state)
+test_faults_sim_restart_drop_state(void **state)
 {
 	fx *f = *state;
 	mk_cm(f, "", "default", "gone", "k", "v");
 	mk_project(f, "p1");
-	wstream *rw = watch_open(f, S(f, "%s?watch=1",
-					cm_path(f, "", "default", NULL)));
-	wstream *pw = watch_open(f, S(f, "%s?watch=1",
-					cm_path(f, proj_prefix(f, "p1"),
-					    "default", NULL)));
-	int fd = raw_connect(f, 0); /* an idle keep-alive connection */
+	wstream *rw = watch_open(
+	    f, S(f, "%s?watch=1", cm_path(f, "", "default", NULL)));
+	wstream *pw = watch_open(f,
+	    S(f, "%s?watch=1",
+	        cm_path(f, proj_prefix(f, "p1"), "default", NULL)));
+	int      fd = raw_connect(f, 0); /* an idle keep-alive connection */
 
 	resp *r = POST(f, "/_sim/restart", "{\"keep_state\":false}");
 	EXPECT_CODE(f, r, 200);
@@ -2613,9 +2736,8 @@ test_sim_restart_drop_state(void **state)
 
 	EXPECT_CODE(f, GET(f, cm_path(f, "", "default", "gone")), 404);
 	EXPECT_CODE(f, GET(f, PROJECTS "/p1"), 404);
-	EXPECT_CODE(f, GET(f, S(f, "%s/api/v1/namespaces",
-				  proj_prefix(f, "p1"))),
-	    404);
+	EXPECT_CODE(f,
+	    GET(f, S(f, "%s/api/v1/namespaces", proj_prefix(f, "p1"))), 404);
 	EXPECT_CODE(f, GET(f, "/api/v1/namespaces/default"), 200);
 	r = GET(f, "/_sim/watchers");
 	EXPECT_INT(f, r, json_array_size(J(r->j, "items")), 0);
@@ -2625,42 +2747,100 @@ test_sim_restart_drop_state(void **state)
 }
 
 static void
-test_sim_restart_reset_rv(void **state)
+test_faults_sim_restart_reset_rv(void **state)
 {
 	fx *f = *state;
 	for (int i = 0; i < 5; i++)
 		mk_cm(f, "", "default", S(f, "r%d", i), "k", "v");
 	uint64_t remembered = plane_rv(f, "");
-	resp    *r          = POST(f, "/_sim/restart",
-			  "{\"keep_state\":true,\"reset_rv\":true}");
+	resp    *r          = POST(
+	                f, "/_sim/restart", "{\"keep_state\":true,\"reset_rv\":true}");
 	EXPECT_CODE(f, r, 200);
 	uint64_t cur = plane_rv(f, "");
 	NEED(f, cur < remembered);
 	EXPECT_CODE(f, GET(f, cm_path(f, "", "default", "r3")), 200);
 
-	wstream *w = watch_open(f, S(f, "%s?watch=1&resourceVersion=%llu",
-				       cm_path(f, "", "default", NULL),
-				       (unsigned long long) remembered));
+	wstream *w = watch_open(f,
+	    S(f, "%s?watch=1&resourceVersion=%llu",
+	        cm_path(f, "", "default", NULL),
+	        (unsigned long long) remembered));
 	EXPECT_INT(f, NULL, w->code, 200);
 	EXPECT(f, NULL, watch_wait_done(w, 6000), "watch still open");
 	EXPECT_INT(f, NULL, json_array_size(w->events), 1);
 	EXPECT_STR(f, NULL, ev_type(w, 0), "ERROR");
 	json_t *st = J(ev(w, 0), "object");
-	EXPECT_STATUS_OBJ(f, NULL, st, 504, "Timeout", MSG_PREFIX,
-	    TOO_LARGE_PREFIX);
+	EXPECT_STATUS_OBJ(
+	    f, NULL, st, 504, "Timeout", MSG_PREFIX, TOO_LARGE_PREFIX);
 	EXPECT_STR(f, NULL, JS(st, "details.causes.0.reason"),
 	    "ResourceVersionTooLarge");
 	EXPECT_INT(f, NULL, JI(st, "details.retryAfterSeconds"), 1);
 
-	r = GET(f, S(f, "%s?resourceVersion=%llu",
-		       cm_path(f, "", "default", NULL),
-		       (unsigned long long) remembered));
+	r = GET(f,
+	    S(f, "%s?resourceVersion=%llu", cm_path(f, "", "default", NULL),
+	        (unsigned long long) remembered));
 	EXPECT_STATUS_PREFIX(f, r, 504, "Timeout", TOO_LARGE_PREFIX);
 	EXPECT_STR(f, r, header(f, r, "Retry-After"), "1");
 	/* Relisting with RV="" recovers. */
 	r = GET(f, cm_path(f, "", "default", NULL));
 	EXPECT_CODE(f, r, 200);
 	EXPECT_INT(f, r, json_array_size(J(r->j, "items")), 5);
+	finish(f);
+}
+
+static void
+test_faults_sim_watchers(void **state)
+{
+	fx *f = *state;
+	mk_cm(f, "", "default", "y", "app", "x");
+	uint64_t rv = plane_rv(f, "");
+	watch_open_ua(f,
+	    S(f,
+	        "%s?watch=1&resourceVersion=%llu&labelSelector=app%%3Dx&"
+	        "fieldSelector=metadata.name%%3Dy",
+	        cm_path(f, "", "default", NULL), (unsigned long long) rv),
+	    "watchers-test", 5000);
+	json_t *e = watcher_by_ua(f, "watchers-test");
+	NEED(f, e != NULL);
+	static const char *const keys[] = { "id", "plane", "gvr", "ns",
+		"selectors", "startRV", "sentRV", "queued", "age" };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		EXPECT(f, NULL, J(e, keys[i]) != NULL,
+		    "/_sim/watchers entry has no \"%s\": %s", keys[i],
+		    D(f, e));
+	EXPECT_STR(f, NULL, JS(e, "plane"), "");
+	EXPECT_STR(f, NULL, JS(e, "ns"), "default");
+	EXPECT(f, NULL, JS(e, "gvr") && strstr(JS(e, "gvr"), "configmaps"),
+	    "gvr %s", D(f, J(e, "gvr")));
+	EXPECT_INT(f, NULL, JI(e, "startRV"), rv);
+	const char *sel = D(f, J(e, "selectors"));
+	EXPECT(f, NULL, strstr(sel, "app=x") && strstr(sel, "metadata.name=y"),
+	    "selectors %s", sel);
+	finish(f);
+}
+
+static void
+test_faults_sim_compact(void **state)
+{
+	fx *f = *state;
+	mk_cm(f, "", "default", "c1", "k", "v");
+	uint64_t old = plane_rv(f, "");
+	mk_cm(f, "", "default", "c2", "k", "v");
+	mk_cm(f, "", "default", "c3", "k", "v");
+	uint64_t cur = plane_rv(f, "");
+	resp    *r
+	    = POST(f, "/_sim/compact", "{\"plane\":\"\",\"rv\":\"current\"}");
+	EXPECT_CODE(f, r, 200);
+	EXPECT_INT(f, r, JI(r->j, "floor"), cur);
+	wstream *w = watch_open(f,
+	    S(f, "%s?watch=1&resourceVersion=%llu",
+	        cm_path(f, "", "default", NULL), (unsigned long long) old));
+	watch_wait_done(w, 3000);
+	EXPECT_STR(f, NULL, ev_type(w, 0), "ERROR");
+	EXPECT_INT(f, NULL, JI(ev(w, 0), "object.code"), 410);
+	r = GET(f,
+	    S(f, "%s?resourceVersion=%llu&resourceVersionMatch=Exact",
+	        cm_path(f, "", "default", NULL), (unsigned long long) old));
+	EXPECT_STATUS(f, r, 410, "Expired", NULL);
 	finish(f);
 }
 
@@ -2675,48 +2855,53 @@ check_load_answer(fx *f, const resp *r, long long count)
 	EXPECT(f, r, first != NULL && last != NULL,
 	    "first_rv and last_rv are strings");
 	EXPECT_INT(f, r, rv_num(last) - rv_num(first), count - 1);
-	EXPECT(f, r, json_is_number(J(r->j, "seconds")) &&
-			 json_number_value(J(r->j, "seconds")) >= 0,
+	EXPECT(f, r,
+	    json_is_number(J(r->j, "seconds"))
+	        && json_number_value(J(r->j, "seconds")) >= 0,
 	    "seconds is a number");
 }
 
 static void
-test_sim_load_ops(void **state)
+test_faults_sim_load_ops(void **state)
 {
 	fx *f = *state;
 	mk_ns(f, "", "bench");
-	const char *col = cm_path(f, "", "bench", NULL);
-	wstream    *w   = watch_open(f, S(f, "%s?watch=1&resourceVersion=%llu",
-					     col,
-					     (unsigned long long) plane_rv(f, "")));
-	resp *r = POST(f, "/_sim/load",
-	    Q(f, "{'plane':'','group':'','version':'v1','resource':"
-		 "'configmaps','namespace':'bench','op':'create','count':50,"
-		 "'size':600,'rate':0}"));
+	const char *col  = cm_path(f, "", "bench", NULL);
+	wstream    *w    = watch_open(f,
+	          S(f, "%s?watch=1&resourceVersion=%llu", col,
+	              (unsigned long long) plane_rv(f, "")));
+	const char *spec = Q(f,
+	    "{'plane':'','group':'','version':'v1',"
+	    "'resource':'configmaps','namespace':'bench',"
+	    "'op':'create','count':50,'size':600,"
+	    "'rate':0}");
+	resp       *r    = POST(f, "/_sim/load", spec);
 	check_load_answer(f, r, 50);
 	EXPECT_INT(f, NULL, rv_num(JS(r->j, "last_rv")), plane_rv(f, ""));
 	watch_wait(w, 50, 5000);
 	watch_idle(w, 200);
 	EXPECT_INT(f, NULL, json_array_size(w->events), 50);
 	EXPECT_INT(f, NULL, count_type(w, "ADDED"), 50);
-	EXPECT_STR(f, NULL, JS(ev(w, 0), "object.metadata.name"),
-	    "load-00000001");
+	EXPECT_STR(
+	    f, NULL, JS(ev(w, 0), "object.metadata.name"), "load-00000001");
 	r = GET(f, cm_path(f, "", "bench", "load-00000050"));
 	EXPECT_CODE(f, r, 200);
 	EXPECT(f, r, r->body.len >= 400 && r->body.len <= 900,
 	    "size 600 gave a %zu-byte object", r->body.len);
 
 	r = POST(f, "/_sim/load",
-	    Q(f, "{'resource':'configmaps','namespace':'bench','op':'update',"
-		 "'count':50}"));
+	    Q(f,
+	        "{'resource':'configmaps','namespace':'bench','op':'update',"
+	        "'count':50}"));
 	check_load_answer(f, r, 50);
 	watch_wait(w, 100, 5000);
 	watch_idle(w, 200);
 	EXPECT_INT(f, NULL, count_type(w, "MODIFIED"), 50);
 
 	r = POST(f, "/_sim/load",
-	    Q(f, "{'resource':'configmaps','namespace':'bench','op':'delete',"
-		 "'count':50}"));
+	    Q(f,
+	        "{'resource':'configmaps','namespace':'bench','op':'delete',"
+	        "'count':50}"));
 	check_load_answer(f, r, 50);
 	watch_wait(w, 150, 5000);
 	watch_idle(w, 200);
@@ -2727,24 +2912,28 @@ test_sim_load_ops(void **state)
 
 	/* A namespace that does not exist yet is created. */
 	r = POST(f, "/_sim/load",
-	    Q(f, "{'resource':'configmaps','namespace':'fresh','op':'create',"
-		 "'count':3}"));
+	    Q(f,
+	        "{'resource':'configmaps','namespace':'fresh','op':'create',"
+	        "'count':3}"));
 	check_load_answer(f, r, 3);
 	EXPECT_CODE(f, GET(f, "/api/v1/namespaces/fresh"), 200);
-	r = POST(f, "/_sim/load", Q(f, "{'resource':'configmaps','op':'jump',"
-				       "'namespace':'x','count':1}"));
+	r = POST(f, "/_sim/load",
+	    Q(f,
+	        "{'resource':'configmaps','op':'jump',"
+	        "'namespace':'x','count':1}"));
 	EXPECT_CODE(f, r, 400);
 	finish(f);
 }
 
 static void
-test_sim_load_rate(void **state)
+test_faults_sim_load_rate(void **state)
 {
 	fx     *f  = *state;
 	int64_t t0 = now_ms();
 	resp   *r  = POST(f, "/_sim/load",
-	       Q(f, "{'resource':'configmaps','namespace':'paced','op':'create',"
-		    "'count':100,'rate':200}"));
+	       Q(f,
+	           "{'resource':'configmaps','namespace':'paced','op':'create',"
+	              "'count':100,'rate':200}"));
 	int64_t el = now_ms() - t0;
 	check_load_answer(f, r, 100);
 	EXPECT(f, r, el >= 400, "100 writes at 200/s answered after %lld ms",
@@ -2759,9 +2948,10 @@ static long long
 parse_time(const char *s)
 {
 	struct tm tm = { 0 };
-	if (s == NULL || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon,
-			     &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-			     &tm.tm_sec) != 6)
+	if (s == NULL
+	    || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon,
+	           &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec)
+	        != 6)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
@@ -2769,18 +2959,18 @@ parse_time(const char *s)
 }
 
 static void
-test_sim_clock(void **state)
+test_faults_sim_clock(void **state)
 {
 	fx   *f = *state;
 	resp *r = POST(f, "/_sim/clock", "{\"offset_s\":86400}");
 	EXPECT_CODE(f, r, 200);
-	resp     *c    = mk_cm(f, "", "default", "future", "k", "v");
-	long long now  = (long long) time(NULL);
-	long long ts   = parse_time(JS(c->j, "metadata.creationTimestamp"));
+	resp     *c   = mk_cm(f, "", "default", "future", "k", "v");
+	long long now = (long long) time(NULL);
+	long long ts  = parse_time(JS(c->j, "metadata.creationTimestamp"));
 	EXPECT(f, c, ts >= now + 86400 - 60 && ts <= now + 86400 + 60,
 	    "creationTimestamp %s with offset_s 86400 (now %lld)",
 	    nz(JS(c->j, "metadata.creationTimestamp"), "(null)"), now);
-	json_t *e = log_entry(f, cm_path(f, "", "default", NULL));
+	json_t   *e  = log_entry(f, cm_path(f, "", "default", NULL));
 	long long lt = parse_time(JS(e, "time"));
 	EXPECT(f, NULL, lt >= now + 86400 - 60 && lt <= now + 86400 + 60,
 	    "request log time %s follows the server clock",
@@ -2860,10 +3050,14 @@ main(void)
 		T("watch close after_s", test_faults_watch_close_after_s),
 		T("watch expire, ERROR event form",
 		    test_faults_watch_expire_event),
-		T("watch expire, HTTP 410 form", test_faults_watch_expire_http),
+		T("watch expire, HTTP 410 form",
+		    test_faults_watch_expire_http),
 		T("watch expire_storm for_s", test_faults_watch_expire_storm),
 		/* list */
 		T("list expire_continue", test_faults_list_expire_continue),
+		T("list expire_continue: the rv=-1 token works while the "
+		  "rule stays",
+		    test_faults_list_expire_continue_token_works),
 		T("list too_large_rv", test_faults_list_too_large_rv),
 		T("list stale lag_rv", test_faults_list_stale),
 		/* bookmarks, buffers, throttling, conflicts */
@@ -2881,7 +3075,8 @@ main(void)
 		T("match plane", test_faults_match_plane),
 		T("match verb, method, group, resource",
 		    test_faults_match_verb_method_resource),
-		T("match namespace and name", test_faults_match_namespace_name),
+		T("match namespace and name",
+		    test_faults_match_namespace_name),
 		T("match path_regex", test_faults_match_path_regex),
 		T("match ua_regex", test_faults_match_ua_regex),
 		T("count and after", test_faults_count_and_after),
@@ -2891,15 +3086,18 @@ main(void)
 		T("DELETE one rule and all", test_faults_delete_one_and_all),
 		T("malformed rules are 400", test_faults_malformed_rules_400),
 		/* endpoints */
-		T("/_sim/touch", test_sim_touch),
-		T("/_sim/bookmark", test_sim_bookmark),
+		T("/_sim/touch", test_faults_sim_touch),
+		T("/_sim/bookmark", test_faults_sim_bookmark),
 		T("/_sim/restart keep_state false",
-		    test_sim_restart_drop_state),
+		    test_faults_sim_restart_drop_state),
 		T("/_sim/restart keep_state, reset_rv",
-		    test_sim_restart_reset_rv),
-		T("/_sim/load create, update, delete", test_sim_load_ops),
-		T("/_sim/load rate", test_sim_load_rate),
-		T("/_sim/clock", test_sim_clock),
+		    test_faults_sim_restart_reset_rv),
+		T("/_sim/watchers fields", test_faults_sim_watchers),
+		T("/_sim/compact", test_faults_sim_compact),
+		T("/_sim/load create, update, delete",
+		    test_faults_sim_load_ops),
+		T("/_sim/load rate", test_faults_sim_load_rate),
+		T("/_sim/clock", test_faults_sim_clock),
 	};
 	return cmocka_run_group_tests_name(
 	    "ks_faults", tests, group_setup, group_teardown);

@@ -434,6 +434,14 @@ check_K1() { # kubectl version pins 1.32
 	expect_req "GET /version from kubectl 1.32" method='^GET$' path='^/version$' user_agent='^kubectl/v1\.32\.4 ' status='^200$'
 }
 
+# expect_legacy_discovery: since MARK kubectl fetched every group-version
+# separately, as legacy discovery makes it do.
+expect_legacy_discovery() {
+	expect_req "legacy GET /api/v1" method='^GET$' path='^/api/v1$' status='^200$'
+	expect_req "legacy GET /apis/resourcemanager.miloapis.com/v1alpha1" method='^GET$' path='^/apis/resourcemanager\.miloapis\.com/v1alpha1$' status='^200$'
+	expect_req "legacy GET /apis/apiextensions.k8s.io/v1" method='^GET$' path='^/apis/apiextensions\.k8s\.io/v1$' status='^200$'
+}
+
 check_K2() { # api-resources: nine rows, aggregated and legacy discovery
 	start_sim
 	mark
@@ -449,16 +457,18 @@ check_K2() { # api-resources: nine rows, aggregated and legacy discovery
 	mark
 	kok leg api-resources
 	expect_api_rows leg "$ROOT_ROWS" "--discovery legacy"
-	# Legacy discovery makes kubectl fetch every group-version.
-	expect_req "legacy GET /api/v1" method='^GET$' path='^/api/v1$' status='^200$'
-	expect_req "legacy GET /apis/resourcemanager.miloapis.com/v1alpha1" method='^GET$' path='^/apis/resourcemanager\.miloapis\.com/v1alpha1$' status='^200$'
-	expect_req "legacy GET /apis/apiextensions.k8s.io/v1" method='^GET$' path='^/apis/apiextensions\.k8s\.io/v1$' status='^200$'
+	expect_legacy_discovery
 	[[ $(out leg) == "$agg_out" ]] ||
 		fail "api-resources output differs between aggregated and legacy discovery"
 }
 
 check_K3() { # apply three times: created, unchanged, configured (SMP)
 	start_sim
+	apply_thrice
+}
+
+# apply_thrice: K3's body, against the kubesim at $S.
+apply_thrice() {
 	cm_yaml cm1 default a=1 | write cm.yaml
 	mark
 	kok a1 apply -f "$W/cm.yaml"
@@ -630,6 +640,11 @@ check_K12() { # delete blocks on a finalizer, then completes
 
 check_K13() { # get -w: one header, a row per change
 	start_sim
+	watch_rows
+}
+
+# watch_rows: K13's body, against the kubesim at $S.
+watch_rows() {
 	cm_yaml cm0 default a=1 | write cm0.yaml
 	cm_yaml w1 default a=1 | write w1.yaml
 	kok c0 create -f "$W/cm0.yaml"

@@ -41,7 +41,6 @@
  * parsed incrementally: head, then a Content-Length or chunked body; a
  * watch body is not kept, only its newlines are counted.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -59,7 +58,6 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,8 +85,8 @@ extern char **environ;
 #define FD_SPARE 64
 /* Deadlines, multiplied by MCF_TEST_TIMEOUT_SCALE. */
 #define SPAWN_DEADLINE_MS 10000
-#define STOP_DEADLINE_MS  10000
-#define STALL_MS          20000
+#define STOP_DEADLINE_MS 10000
+#define STALL_MS 20000
 #define NAMESPACE "bench"
 
 enum exit_code {
@@ -130,11 +128,11 @@ median(double *v, size_t n)
 
 typedef struct kubesim {
 	pid_t pid;
-	int   out_fd;       /* read end of its stdout (owned) */
+	int   out_fd; /* read end of its stdout (owned) */
 	int   port;
 	bool  reaped;
 	int   wstatus;
-	char  log[64];      /* its stderr, kept when something failed */
+	char  log[64]; /* its stderr, kept when something failed */
 } kubesim;
 
 /* Most extra arguments --kubesim-args may add. */
@@ -153,13 +151,13 @@ kubesim_start(kubesim *k, const char *path, char *const *extra, int scale,
 	snprintf(k->log, sizeof(k->log), "/tmp/kubesim_bench.XXXXXX");
 	int logfd = mkostemp(k->log, O_CLOEXEC);
 	if (logfd < 0)
-		return mcf_errinfo_set(ei, MCF_EIO, "mkstemp: %s",
-		    strerror(errno));
+		return mcf_errinfo_set(
+		    ei, MCF_EIO, "mkstemp: %s", strerror(errno));
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) != 0) {
 		close(logfd);
-		return mcf_errinfo_set(ei, MCF_EIO, "pipe: %s",
-		    strerror(errno));
+		return mcf_errinfo_set(
+		    ei, MCF_EIO, "pipe: %s", strerror(errno));
 	}
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
@@ -176,21 +174,22 @@ kubesim_start(kubesim *k, const char *path, char *const *extra, int scale,
 	if (rc != 0) {
 		close(p[0]);
 		k->reaped = true;
-		return mcf_errinfo_set(ei, MCF_EIO, "cannot start %s: %s",
-		    path, strerror(rc));
+		return mcf_errinfo_set(
+		    ei, MCF_EIO, "cannot start %s: %s", path, strerror(rc));
 	}
 	k->out_fd = p[0];
 
 	char    line[256];
-	size_t  n        = 0;
-	int64_t deadline = now_ns() + (int64_t) SPAWN_DEADLINE_MS * scale *
-	    1000000;
+	size_t  n = 0;
+	int64_t deadline
+	    = now_ns() + (int64_t) SPAWN_DEADLINE_MS * scale * 1000000;
 	while (memchr(line, '\n', n) == NULL) {
 		int64_t left = (deadline - now_ns()) / 1000000;
 		if (left <= 0)
 			return mcf_errinfo_set(ei, MCF_ETIMEDOUT,
 			    "kubesim printed no listening line within %d ms "
-			    "(log: %s)", SPAWN_DEADLINE_MS * scale, k->log);
+			    "(log: %s)",
+			    SPAWN_DEADLINE_MS * scale, k->log);
 		struct pollfd pfd = { .fd = k->out_fd, .events = POLLIN };
 		if (poll(&pfd, 1, (int) left) <= 0)
 			continue;
@@ -200,12 +199,13 @@ kubesim_start(kubesim *k, const char *path, char *const *extra, int scale,
 		if (r <= 0 || (n += (size_t) r) >= sizeof(line) - 1)
 			return mcf_errinfo_set(ei, MCF_EPROTO,
 			    "kubesim exited or wrote no listening line "
-			    "(log: %s)", k->log);
+			    "(log: %s)",
+			    k->log);
 	}
-	line[n]     = '\0';
+	line[n]         = '\0';
 	const char *pre = "listening on http://127.0.0.1:";
-	if (strncmp(line, pre, strlen(pre)) != 0 ||
-	    (k->port = atoi(line + strlen(pre))) <= 0)
+	if (strncmp(line, pre, strlen(pre)) != 0
+	    || (k->port = atoi(line + strlen(pre))) <= 0)
 		return mcf_errinfo_set(ei, MCF_EPROTO,
 		    "unexpected first line from kubesim: %.*s",
 		    (int) strcspn(line, "\n"), line);
@@ -237,19 +237,19 @@ kubesim_stop(kubesim *k, int scale, mcf_errinfo *ei)
 		    k->wstatus, k->log);
 	} else {
 		kill(k->pid, SIGTERM);
-		int64_t deadline = now_ns() +
-		    (int64_t) STOP_DEADLINE_MS * scale * 1000000;
+		int64_t deadline
+		    = now_ns() + (int64_t) STOP_DEADLINE_MS * scale * 1000000;
 		while (kubesim_alive(k) && now_ns() < deadline)
 			usleep(5000);
 		if (!k->reaped) {
 			kill(k->pid, SIGKILL);
 			waitpid(k->pid, &k->wstatus, 0);
 			k->reaped = true;
-			rc = mcf_errinfo_set(ei, MCF_ETIMEDOUT,
-			    "kubesim ignored SIGTERM for %d ms (log: %s)",
-			    STOP_DEADLINE_MS * scale, k->log);
-		} else if (!WIFEXITED(k->wstatus) ||
-		    WEXITSTATUS(k->wstatus) != 0) {
+			rc        = mcf_errinfo_set(ei, MCF_ETIMEDOUT,
+			           "kubesim ignored SIGTERM for %d ms (log: %s)",
+			           STOP_DEADLINE_MS * scale, k->log);
+		} else if (!WIFEXITED(k->wstatus)
+		    || WEXITSTATUS(k->wstatus) != 0) {
 			rc = mcf_errinfo_set(ei, MCF_EIO,
 			    "kubesim ended with status 0x%x (log: %s)",
 			    k->wstatus, k->log);
@@ -284,8 +284,8 @@ kubesim_rss_kib(const kubesim *k, const char *field)
 	FILE *f = fopen(path, "r");
 	if (f == NULL)
 		return -1;
-	long   v   = -1;
-	size_t fl  = strlen(field);
+	long   v  = -1;
+	size_t fl = strlen(field);
 	while (fgets(line, sizeof(line), f) != NULL) {
 		if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
 			v = strtol(line + fl + 1, NULL, 10);
@@ -321,21 +321,23 @@ cpu_mark_take(const kubesim *k, cpu_mark *m)
 		 * field 3, which follows the last ')'. */
 		char              *p  = strrchr(buf, ')');
 		unsigned long long ut = 0, st = 0;
-		if (p != NULL &&
-		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
-				  "%*u %llu %llu",
-			&ut, &st) == 2) {
-			double hz   = (double) sysconf(_SC_CLK_TCK);
+		if (p != NULL
+		    && sscanf(p + 2,
+		           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+		           "%*u %llu %llu",
+		           &ut, &st)
+		        == 2) {
+			double hz  = (double) sysconf(_SC_CLK_TCK);
 			m->ks_user = (double) ut / hz;
 			m->ks_sys  = (double) st / hz;
 		}
 	}
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	m->me_user = (double) ru.ru_utime.tv_sec +
-	    (double) ru.ru_utime.tv_usec / 1e6;
-	m->me_sys = (double) ru.ru_stime.tv_sec +
-	    (double) ru.ru_stime.tv_usec / 1e6;
+	m->me_user
+	    = (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec / 1e6;
+	m->me_sys
+	    = (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec / 1e6;
 }
 
 /* "# what: kubesim CPU ..., bench CPU ..." between two marks. */
@@ -382,14 +384,14 @@ enum chunk_state {
 typedef struct client client;
 
 typedef struct conn {
-	client  *cl;        /* borrowed: the client outlives its conns */
+	client  *cl; /* borrowed: the client outlives its conns */
 	int      fd;
 	int      state;
-	bool     watch;     /* a watch stream: count lines, keep nothing */
-	bool     want_out;  /* EPOLLOUT armed */
-	char    *out;       /* request bytes (owned) */
+	bool     watch;    /* a watch stream: count lines, keep nothing */
+	bool     want_out; /* EPOLLOUT armed */
+	char    *out;      /* request bytes (owned) */
 	size_t   out_len, out_off;
-	char    *head;      /* response head so far (owned) */
+	char    *head; /* response head so far (owned) */
 	size_t   head_len, head_cap;
 	int      status;
 	int      mode;
@@ -397,28 +399,28 @@ typedef struct conn {
 	int      ck;
 	uint64_t ck_size;
 	int      ck_digits;
-	char    *body;      /* response body of a non-watch request (owned) */
+	char    *body; /* response body of a non-watch request (owned) */
 	size_t   body_len, body_cap;
-	uint64_t lines;     /* newlines received on a watch */
-	int64_t  sent_ns;   /* request handed to the socket */
-	int64_t  done_ns;   /* response complete */
+	uint64_t lines;   /* newlines received on a watch */
+	int64_t  sent_ns; /* request handed to the socket */
+	int64_t  done_ns; /* response complete */
 	char     err[160];
 } conn;
 
 struct client {
-	int               epfd;
+	int                epfd;
 	struct sockaddr_in addr;
-	kubesim          *ks;        /* borrowed: to notice that it died */
-	int               scale;
-	char             *rbuf;      /* owned */
-	int64_t           progress_ns; /* last byte received from anyone */
-	int64_t           alive_check_ns;
+	kubesim           *ks; /* borrowed: to notice that it died */
+	int                scale;
+	char              *rbuf;        /* owned */
+	int64_t            progress_ns; /* last byte received from anyone */
+	int64_t            alive_check_ns;
 	/* Watch bookkeeping, summed over the client's watch conns. */
-	size_t            watch_heads; /* got a 200 head */
-	size_t            watch_dead;
-	uint64_t          lines_total;
-	int64_t           last_line_ns;
-	char              first_err[200];
+	size_t   watch_heads; /* got a 200 head */
+	size_t   watch_dead;
+	uint64_t lines_total;
+	int64_t  last_line_ns;
+	char     first_err[200];
 };
 
 static void
@@ -445,8 +447,8 @@ client_fini(client *cl)
 	cl->rbuf = NULL;
 }
 
-static void
-conn_fail(conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void conn_fail(conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 conn_fail(conn *c, const char *fmt, ...)
@@ -476,9 +478,9 @@ conn_arm(conn *c, bool out)
 {
 	if (c->fd < 0 || c->want_out == out)
 		return;
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP |
-		    (out ? EPOLLOUT : 0),
-		.data.ptr = c };
+	struct epoll_event ev
+	    = { .events         = EPOLLIN | EPOLLRDHUP | (out ? EPOLLOUT : 0),
+		      .data.ptr = c };
 	epoll_ctl(c->cl->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 	c->want_out = out;
 }
@@ -491,8 +493,7 @@ conn_open(client *cl, bool watch)
 	conn *c  = mcf_calloc(1, sizeof(*c));
 	c->cl    = cl;
 	c->watch = watch;
-	c->fd    = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	       0);
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	c->state = C_CONNECTING;
 	if (c->fd < 0) {
 		conn_fail(c, "socket: %s", strerror(errno));
@@ -501,13 +502,13 @@ conn_open(client *cl, bool watch)
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(c->fd, (struct sockaddr *) &cl->addr, sizeof(cl->addr))
-		!= 0 &&
-	    errno != EINPROGRESS) {
+	        != 0
+	    && errno != EINPROGRESS) {
 		conn_fail(c, "connect: %s", strerror(errno));
 		return c;
 	}
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLOUT,
-		.data.ptr = c };
+	struct epoll_event ev
+	    = { .events = EPOLLIN | EPOLLRDHUP | EPOLLOUT, .data.ptr = c };
 	if (epoll_ctl(cl->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
 		conn_fail(c, "epoll_ctl: %s", strerror(errno));
 		return c;
@@ -554,8 +555,7 @@ conn_flush(conn *c)
 
 /* Queues a request on an open or idle connection.  `body` may be NULL. */
 static void
-conn_request(conn *c, const char *method, const char *path,
-    const char *body)
+conn_request(conn *c, const char *method, const char *path, const char *body)
 {
 	if (c->state == C_DEAD)
 		return;
@@ -569,14 +569,14 @@ conn_request(conn *c, const char *method, const char *path,
 	c->status   = 0;
 	if (body != NULL)
 		c->out = mcf_asprintf("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-				      "User-Agent: kubesim_bench\r\n"
-				      "Content-Type: application/json\r\n"
-				      "Content-Length: %zu\r\n\r\n%s",
+		                      "User-Agent: kubesim_bench\r\n"
+		                      "Content-Type: application/json\r\n"
+		                      "Content-Length: %zu\r\n\r\n%s",
 		    method, path, strlen(body), body);
 	else
 		c->out = mcf_asprintf("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-				      "User-Agent: kubesim_bench\r\n"
-				      "Accept: application/json\r\n\r\n",
+		                      "User-Agent: kubesim_bench\r\n"
+		                      "Accept: application/json\r\n\r\n",
 		    method, path);
 	c->out_len = strlen(c->out);
 	c->out_off = 0;
@@ -649,8 +649,8 @@ conn_chunked(conn *c, const char *p, size_t n)
 		case CK_SIZE:
 			i++;
 			if (hexval(ch) >= 0 && c->ck_digits < 15) {
-				c->ck_size = c->ck_size * 16 +
-				    (uint64_t) hexval(ch);
+				c->ck_size
+				    = c->ck_size * 16 + (uint64_t) hexval(ch);
 				c->ck_digits++;
 			} else if (ch == ';' || ch == ' ' || ch == '\t') {
 				c->ck = CK_EXT;
@@ -671,8 +671,9 @@ conn_chunked(conn *c, const char *p, size_t n)
 			}
 			break;
 		case CK_DATA: {
-			size_t take = n - i < c->remaining ? n - i
-							   : (size_t) c->remaining;
+			size_t take = n - i < c->remaining
+			    ? n - i
+			    : (size_t) c->remaining;
 			conn_data(c, p + i, take);
 			i += take;
 			c->remaining -= take;
@@ -715,8 +716,8 @@ conn_parse_head(conn *c, const char *h, size_t len)
 		conn_fail(c, "not an HTTP/1.x response");
 		return;
 	}
-	c->status        = atoi(h + 9);
-	c->mode          = B_EOF;
+	c->status               = atoi(h + 9);
+	c->mode                 = B_EOF;
 	bool        have_length = false;
 	const char *end         = h + len;
 	const char *line        = (const char *) memchr(h, '\n', len) + 1;
@@ -727,8 +728,9 @@ conn_parse_head(conn *c, const char *h, size_t len)
 		if (strncasecmp(line, "content-length:", 15) == 0) {
 			c->remaining = strtoull(line + 15, NULL, 10);
 			have_length  = true;
-		} else if (strncasecmp(line, "transfer-encoding:", 18) == 0 &&
-		    memmem(line, (size_t) (eol - line), "chunked", 7) != NULL) {
+		} else if (strncasecmp(line, "transfer-encoding:", 18) == 0
+		    && memmem(line, (size_t) (eol - line), "chunked", 7)
+		        != NULL) {
 			c->mode = B_CHUNKED;
 		}
 		line = eol + 1;
@@ -767,12 +769,14 @@ conn_feed(conn *c, const char *p, size_t n)
 				take = HEAD_MAX - c->head_len;
 			if (c->head_len + take + 1 > c->head_cap) {
 				c->head_cap = c->head_len + take + 1;
-				c->head     = mcf_realloc(c->head, c->head_cap);
+				c->head = mcf_realloc(c->head, c->head_cap);
 			}
 			memcpy(c->head + c->head_len, p, take);
 			c->head_len += take;
-			char *e = memmem(c->head + from, c->head_len - from,
-			    "\r\n\r\n", 4);
+			/* Terminated, so that atoi and strtoull stop. */
+			c->head[c->head_len] = '\0';
+			char *e              = memmem(
+			                 c->head + from, c->head_len - from, "\r\n\r\n", 4);
 			if (e == NULL) {
 				if (c->head_len >= HEAD_MAX)
 					conn_fail(c, "response head too long");
@@ -803,8 +807,7 @@ conn_feed(conn *c, const char *p, size_t n)
 			conn_data(c, p, take);
 			p += take;
 			n -= take;
-			if (c->mode == B_LENGTH &&
-			    (c->remaining -= take) == 0)
+			if (c->mode == B_LENGTH && (c->remaining -= take) == 0)
 				conn_done(c);
 		}
 	}
@@ -824,8 +827,8 @@ conn_ready(conn *c, uint32_t events)
 		}
 		c->state = C_HEAD;
 	}
-	if (c->state == C_HEAD && c->out_off < c->out_len &&
-	    (events & EPOLLOUT))
+	if (c->state == C_HEAD && c->out_off < c->out_len
+	    && (events & EPOLLOUT))
 		conn_flush(c);
 	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		return;
@@ -843,7 +846,8 @@ conn_ready(conn *c, uint32_t events)
 			if (c->state == C_BODY && c->mode == B_EOF) {
 				conn_done(c);
 				if (c->state != C_DEAD)
-					conn_fail(c, "closed after the response");
+					conn_fail(
+					    c, "closed after the response");
 			} else {
 				conn_fail(c, "kubesim closed the connection");
 			}
@@ -864,8 +868,8 @@ client_poll(client *cl, int timeout_ms, mcf_errinfo *ei)
 	struct epoll_event evs[EPOLL_EVENTS];
 	int n = epoll_wait(cl->epfd, evs, EPOLL_EVENTS, timeout_ms);
 	if (n < 0 && errno != EINTR)
-		return mcf_errinfo_set(ei, MCF_EIO, "epoll_wait: %s",
-		    strerror(errno));
+		return mcf_errinfo_set(
+		    ei, MCF_EIO, "epoll_wait: %s", strerror(errno));
 	for (int i = 0; i < n; i++)
 		conn_ready(evs[i].data.ptr, evs[i].events);
 	int64_t t = now_ns();
@@ -887,12 +891,12 @@ client_poll(client *cl, int timeout_ms, mcf_errinfo *ei)
 static int
 conn_wait(conn *c, mcf_errinfo *ei)
 {
-	client *cl = c->cl;
+	client *cl      = c->cl;
 	cl->progress_ns = now_ns();
 	while (c->state != C_IDLE) {
 		if (c->state == C_DEAD)
-			return mcf_errinfo_set(ei, MCF_EIO, "request: %s",
-			    c->err);
+			return mcf_errinfo_set(
+			    ei, MCF_EIO, "request: %s", c->err);
 		int rc = client_poll(cl, 100, ei);
 		if (rc != MCF_OK)
 			return rc;
@@ -944,14 +948,13 @@ sim_load(client *cl, conn *c, const char *op, int count, int size,
 	int     rc  = http_json(cl, c, "POST", "/_sim/load", body, &ans, ei);
 	if (rc != MCF_OK)
 		return rc;
-	json_int_t  n = json_integer_value(json_object_get(ans, "count"));
-	double      s = json_number_value(json_object_get(ans, "seconds"));
-	const char *rv =
-	    json_string_value(json_object_get(ans, "last_rv"));
+	json_int_t  n  = json_integer_value(json_object_get(ans, "count"));
+	double      s  = json_number_value(json_object_get(ans, "seconds"));
+	const char *rv = json_string_value(json_object_get(ans, "last_rv"));
 	if (n != count || s <= 0 || rv == NULL)
 		rc = mcf_errinfo_set(ei, MCF_EPROTO,
-		    "/_sim/load %s of %d answered count %lld, seconds %g",
-		    op, count, (long long) n, s);
+		    "/_sim/load %s of %d answered count %lld, seconds %g", op,
+		    count, (long long) n, s);
 	if (done != NULL)
 		*done = n;
 	if (secs != NULL)
@@ -1000,15 +1003,16 @@ open_watches(client *cl, conn **ws, size_t n, uint64_t rv, mcf_errinfo *ei)
 	else
 		snprintf(path, sizeof(path),
 		    "/api/v1/namespaces/" NAMESPACE "/configmaps?watch=true");
-	size_t opened = 0;
+	size_t opened   = 0;
 	cl->progress_ns = now_ns();
 	while (cl->watch_heads < n) {
 		if (cl->watch_dead > 0)
 			return mcf_errinfo_set(ei, MCF_EIO,
 			    "%zu of %zu watches failed to open; first: %s",
 			    cl->watch_dead, n, cl->first_err);
-		while (opened < n &&
-		    opened - cl->watch_heads - cl->watch_dead < MAX_CONNECTING) {
+		while (opened < n
+		    && opened - cl->watch_heads - cl->watch_dead
+		        < MAX_CONNECTING) {
 			ws[opened] = conn_open(cl, true);
 			conn_request(ws[opened], "GET", path, NULL);
 			opened++;
@@ -1042,14 +1046,14 @@ open_watches(client *cl, conn **ws, size_t n, uint64_t rv, mcf_errinfo *ei)
 /* --------------------------------------------------------------------- */
 
 typedef struct sizes {
-	int rss_watchers;  /* watch_rss_10k */
-	int ev_watchers;   /* events_per_s_1k */
+	int rss_watchers; /* watch_rss_10k */
+	int ev_watchers;  /* events_per_s_1k */
 	int ev_objects;
-	int ev_passes;     /* updates of every object */
-	int list_objects;  /* list_10k_ms */
+	int ev_passes;    /* updates of every object */
+	int list_objects; /* list_10k_ms */
 	int list_size;
 	int list_runs;
-	int load_writes;   /* load_writes_per_s */
+	int load_writes; /* load_writes_per_s */
 	int load_size;
 } sizes;
 
@@ -1084,7 +1088,7 @@ typedef struct bench {
 	int         scale;
 	rlim_t      nofile; /* soft RLIMIT_NOFILE after raising it */
 	char       *extra[EXTRA_ARGS_MAX + 1]; /* more kubesim arguments,
-						  NULL-terminated (borrowed) */
+	                                          NULL-terminated (borrowed) */
 } bench;
 
 /* State one measurement owns: kubesim, the loop and its connections. */
@@ -1100,8 +1104,8 @@ static int
 run_start(run *r, const bench *b, mcf_errinfo *ei)
 {
 	memset(r, 0, sizeof(*r));
-	int rc = kubesim_start(&r->ks, b->kubesim_path, b->extra, b->scale,
-	    ei);
+	int rc
+	    = kubesim_start(&r->ks, b->kubesim_path, b->extra, b->scale, ei);
 	if (rc != MCF_OK) {
 		kubesim_stop(&r->ks, b->scale, NULL);
 		kubesim_forget_log(&r->ks, true);
@@ -1120,9 +1124,9 @@ run_end(run *r, const bench *b, int rc, mcf_errinfo *ei)
 	if (!r->started)
 		return rc;
 	mcf_errinfo sei;
-	int src = kubesim_stop(&r->ks, b->scale, &sei);
+	int         src = kubesim_stop(&r->ks, b->scale, &sei);
 	if (src != MCF_OK && rc == MCF_OK) {
-		rc = src;
+		rc  = src;
 		*ei = sei;
 	}
 	kubesim_forget_log(&r->ks, rc != MCF_OK);
@@ -1159,8 +1163,8 @@ measure_rss(const bench *b, double *mib, mcf_errinfo *ei)
 		return rc;
 	long idle = kubesim_rss_kib(&r.ks, "VmRSS");
 	run_alloc_watches(&r, n);
-	int64_t t0 = now_ns();
-	rc         = open_watches(&r.cl, r.ws, n, 0, ei);
+	int64_t t0    = now_ns();
+	rc            = open_watches(&r.cl, r.ws, n, 0, ei);
 	double open_s = (double) (now_ns() - t0) / 1e9;
 	if (rc == MCF_OK) {
 		long rss = kubesim_rss_kib(&r.ks, "VmRSS");
@@ -1196,7 +1200,7 @@ measure_events(const bench *b, double *rate, mcf_errinfo *ei)
 	if (rc != MCF_OK)
 		return rc;
 	client *cl = &r.cl;
-	rc = sim_load(cl, NULL, "create", no, 0, NULL, NULL, &rv, ei);
+	rc         = sim_load(cl, NULL, "create", no, 0, NULL, NULL, &rv, ei);
 	run_alloc_watches(&r, nw);
 	if (rc == MCF_OK)
 		rc = open_watches(cl, r.ws, nw, rv, ei);
@@ -1205,9 +1209,9 @@ measure_events(const bench *b, double *rate, mcf_errinfo *ei)
 
 	/* The writer: `passes` sequential update requests on one
 	 * connection, while the loop keeps reading every watch. */
-	uint64_t want = (uint64_t) nw * (uint64_t) no * (uint64_t) passes;
-	conn    *wr   = conn_open(cl, false);
-	int      sent = 1;
+	uint64_t want    = (uint64_t) nw * (uint64_t) no * (uint64_t) passes;
+	conn    *wr      = conn_open(cl, false);
+	int      sent    = 1;
 	double   write_s = 0;
 	char     body[300];
 	snprintf(body, sizeof(body),
@@ -1231,15 +1235,15 @@ measure_events(const bench *b, double *rate, mcf_errinfo *ei)
 			break;
 		}
 		if (wr->state == C_DEAD) {
-			rc = mcf_errinfo_set(ei, MCF_EIO, "writer: %s",
-			    wr->err);
+			rc = mcf_errinfo_set(
+			    ei, MCF_EIO, "writer: %s", wr->err);
 			break;
 		}
 		if (!writes_done && wr->state == C_IDLE) {
-			json_t *ans = json_loadb(wr->body ? wr->body : "",
-			    wr->body_len, 0, NULL);
-			json_int_t got =
-			    json_integer_value(json_object_get(ans, "count"));
+			json_t *ans = json_loadb(
+			    wr->body ? wr->body : "", wr->body_len, 0, NULL);
+			json_int_t got = json_integer_value(
+			    json_object_get(ans, "count"));
 			write_s += json_number_value(
 			    json_object_get(ans, "seconds"));
 			json_decref(ans);
@@ -1296,8 +1300,8 @@ measure_list(const bench *b, double *samples, mcf_errinfo *ei)
 	if (rc != MCF_OK)
 		return rc;
 	client *cl = &r.cl;
-	rc = sim_load(cl, NULL, "create", no, b->sz.list_size, NULL, NULL,
-	    NULL, ei);
+	rc         = sim_load(
+	            cl, NULL, "create", no, b->sz.list_size, NULL, NULL, NULL, ei);
 	conn    *c     = conn_open(cl, false);
 	size_t   bytes = 0;
 	cpu_mark m0, m1;
@@ -1310,15 +1314,15 @@ measure_list(const bench *b, double *samples, mcf_errinfo *ei)
 			break;
 		samples[i] = (double) (c->done_ns - c->sent_ns) / 1e6;
 		if (c->status != 200) {
-			rc = mcf_errinfo_set(ei, MCF_EPROTO,
-			    "LIST: HTTP %d", c->status);
+			rc = mcf_errinfo_set(
+			    ei, MCF_EPROTO, "LIST: HTTP %d", c->status);
 			break;
 		}
 		if (i == 0) {
 			/* Checked once, outside the timing. */
 			json_t *l = json_loadb(c->body, c->body_len, 0, NULL);
-			size_t  items =
-			    json_array_size(json_object_get(l, "items"));
+			size_t  items
+			    = json_array_size(json_object_get(l, "items"));
 			json_decref(l);
 			bytes = c->body_len;
 			if (items != (size_t) no)
@@ -1349,8 +1353,8 @@ measure_load(const bench *b, double *rate, mcf_errinfo *ei)
 	int rc = run_start(&r, b, ei);
 	if (rc != MCF_OK)
 		return rc;
-	int64_t done = 0;
-	double  secs = 0;
+	int64_t  done = 0;
+	double   secs = 0;
 	cpu_mark m0, m1;
 	cpu_mark_take(&r.ks, &m0);
 	rc = sim_load(&r.cl, NULL, "create", b->sz.load_writes,
@@ -1400,11 +1404,11 @@ enum { M_RSS, M_EVENTS, M_LIST, M_LOAD, M_COUNT };
 static int
 run_metric(const bench *b, int m, int repeat)
 {
-	const metric *mt = &metrics[m];
-	size_t per = m == M_LIST ? (size_t) b->sz.list_runs : 1;
-	double *v  = mcf_calloc((size_t) repeat * per, sizeof(double));
-	int     rc = MCF_OK;
-	mcf_errinfo ei;
+	const metric *mt  = &metrics[m];
+	size_t        per = m == M_LIST ? (size_t) b->sz.list_runs : 1;
+	double       *v   = mcf_calloc((size_t) repeat * per, sizeof(double));
+	int           rc  = MCF_OK;
+	mcf_errinfo   ei;
 	mcf_errinfo_clear(&ei);
 	for (int i = 0; rc == MCF_OK && i < repeat; i++) {
 		switch (m) {
@@ -1426,21 +1430,23 @@ run_metric(const bench *b, int m, int repeat)
 	int code;
 	if (rc != MCF_OK) {
 		printf("# %s: error: %s\n", mt->name, ei.msg);
-		printf("%s - %s %s FAIL\n", mt->name, mt->unit,
-		    mt->target_text);
+		printf(
+		    "%s - %s %s FAIL\n", mt->name, mt->unit, mt->target_text);
 		code = EXIT_ERROR;
 	} else {
 		size_t n   = (size_t) repeat * per;
 		double med = median(v, n);
 		bool   ok  = mt->cmp == CMP_LT ? med < mt->target
-		    : mt->cmp == CMP_LE	     ? med <= mt->target
-					     : med >= mt->target;
+		       : mt->cmp == CMP_LE     ? med <= mt->target
+		                               : med >= mt->target;
 		if (n > 1)
 			printf("# %s: median of %zu, min %.1f, max %.1f\n",
 			    mt->name, n, v[0], v[n - 1]);
 		printf("%s %.1f %s %s %s\n", mt->name, med, mt->unit,
 		    mt->target_text,
-		    b->smoke ? "smoke" : ok ? "PASS" : "FAIL");
+		    b->smoke ? "smoke"
+		        : ok ? "PASS"
+		             : "FAIL");
 		code = b->smoke || ok ? EXIT_PASS : EXIT_FAIL;
 	}
 	fflush(stdout);
@@ -1452,7 +1458,7 @@ run_metric(const bench *b, int m, int repeat)
 static char *
 default_kubesim(void)
 {
-	char   self[4096];
+	char    self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0)
 		return mcf_strdup("kubesim");
@@ -1475,9 +1481,9 @@ metric_index(const char *name)
 int
 main(int argc, char **argv)
 {
-	char   *ks_path = NULL, *only = NULL, *ks_args = NULL;
-	int64_t repeat  = 1;
-	bool    smoke   = false;
+	char          *ks_path = NULL, *only = NULL, *ks_args = NULL;
+	int64_t        repeat  = 1;
+	bool           smoke   = false;
 	const mcf_flag flags[] = {
 		{ "smoke", MCF_FLAG_BOOL, NULL, "false",
 		    "small sizes, for CTest: exit 0 when every metric was "
@@ -1501,7 +1507,7 @@ main(int argc, char **argv)
 	mcf_flagset fs = {
 		.prog    = "kubesim_bench",
 		.summary = "load benchmark for kubesim: prints `metric value "
-			   "unit target PASS|FAIL` per metric",
+		           "unit target PASS|FAIL` per metric",
 		.flags   = flags,
 		.count   = sizeof(flags) / sizeof(flags[0]),
 	};
@@ -1524,7 +1530,7 @@ main(int argc, char **argv)
 	if (only != NULL) {
 		char *save = NULL;
 		for (char *t = strtok_r(only, ",", &save); t != NULL;
-		     t = strtok_r(NULL, ",", &save)) {
+		     t       = strtok_r(NULL, ",", &save)) {
 			int i = metric_index(t);
 			if (i < 0) {
 				fprintf(stderr,
@@ -1549,10 +1555,11 @@ main(int argc, char **argv)
 		int   n    = 0;
 		char *save = NULL;
 		for (char *t = strtok_r(ks_args, " ", &save); t != NULL;
-		     t = strtok_r(NULL, " ", &save)) {
+		     t       = strtok_r(NULL, " ", &save)) {
 			if (n == EXTRA_ARGS_MAX) {
-				fprintf(stderr, "kubesim_bench: --kubesim-args: "
-						"more than %d arguments\n",
+				fprintf(stderr,
+				    "kubesim_bench: --kubesim-args: "
+				    "more than %d arguments\n",
 				    EXTRA_ARGS_MAX);
 				code = EXIT_ERROR;
 				goto out;
@@ -1560,7 +1567,7 @@ main(int argc, char **argv)
 			b.extra[n++] = t;
 		}
 	}
-	char *def = ks_path == NULL ? default_kubesim() : NULL;
+	char *def      = ks_path == NULL ? default_kubesim() : NULL;
 	b.kubesim_path = ks_path != NULL ? ks_path : def;
 	const char *sc = getenv("MCF_TEST_TIMEOUT_SCALE");
 	b.scale        = sc != NULL && atoi(sc) > 0 ? atoi(sc) : 1;
@@ -1582,8 +1589,9 @@ main(int argc, char **argv)
 	}
 	b.nofile = rl.rlim_cur;
 
-	printf("# kubesim_bench: %s run, %lld repetition%s, RLIMIT_NOFILE "
-	       "%llu, kubesim: %s --listen 127.0.0.1:0 --history-events 200000",
+	printf(
+	    "# kubesim_bench: %s run, %lld repetition%s, RLIMIT_NOFILE "
+	    "%llu, kubesim: %s --listen 127.0.0.1:0 --history-events 200000",
 	    smoke ? "smoke" : "full", (long long) repeat,
 	    repeat == 1 ? "" : "s", (unsigned long long) b.nofile,
 	    b.kubesim_path);

@@ -391,6 +391,21 @@ sim_plane(rq *q, const json_t *body)
 	return ks_store_plane(q->sim->store, plane);
 }
 
+typedef struct gone_ctx {
+	ks_sim     *sim;
+	const char *plane; /* "" for every project plane */
+} gone_ctx;
+
+static void
+end_gone_plane(void *arg, ks_plane *p)
+{
+	gone_ctx *g = arg;
+	if (ks_plane_is_root(p))
+		return;
+	if (g->plane[0] == '\0' || strcmp(g->plane, ks_plane_name(p)) == 0)
+		ks_watchhub_end_plane(g->sim->hub, p);
+}
+
 static void
 handle_sim_faults(rq *q)
 {
@@ -432,6 +447,13 @@ handle_sim_faults(rq *q)
 		json_t *out = json_pack("{s:I}", "id", (json_int_t) id);
 		send_json(q, 201, out, NULL);
 		json_decref(out);
+		/* A gone plane closes its watches at once, as a deleted
+		 * Project does. */
+		const char *gone = NULL;
+		if (ks_faults_gone_plane(s->faults, id, &gone)) {
+			gone_ctx g = { s, gone ? gone : "" };
+			ks_store_foreach_plane(s->store, end_gone_plane, &g);
+		}
 	} else {
 		send_not_found(q);
 	}
@@ -1272,8 +1294,10 @@ handle_list(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
 			    "continue key is not valid: invalid continue token");
 			return;
 		}
-		if (q->fault.action == KS_FA_EXPIRE_CONTINUE ||
-		    (at != 0 && at < ks_plane_floor(p))) {
+		/* A token that already says "continue at latest" (rv -1)
+		 * is never expired. */
+		if (at != 0 && (q->fault.action == KS_FA_EXPIRE_CONTINUE ||
+				   at < ks_plane_floor(p))) {
 			char   *tok = make_continue(0, after, true);
 			json_t *st  = ks_status_new(410, "Expired",
 			     "The provided continue parameter is too old to "
@@ -1411,8 +1435,14 @@ handle_watch(rq *q, const ks_type *t, const char *ns, ks_labelsel *lsel,
 		.bookmarks = param_bool(q, "allowWatchBookmarks"),
 		.timeout_ms = q->sim->opt.watch_timeout_ms,
 		.user_agent = ks_req_header(q->conn, "User-Agent"),
-		.table = wants_table(q) };
+		.table = wants_table(q),
+		.label_selector = param_get(q, "labelSelector"),
+		.field_selector = param_get(q, "fieldSelector") };
 	const ks_fault *f = &q->fault;
+	wp.truncate       = q->trunc >= 0;
+	wp.trunc_after    = q->trunc;
+	wp.throttle_bps   = q->throttle;
+	wp.body_delay_ms  = q->body_delay;
 	if (f->action == KS_FA_WATCH_CLOSE) {
 		wp.fault_close        = true;
 		wp.close_after_events = f->after_events;
@@ -1686,6 +1716,7 @@ apply_faults(rq *q, const ks_type *t, const char *ns, const char *name)
 			     strcmp(q->req->method, "GET") == 0,
 			 .has_rv = rvs != NULL && rvs[0] != '\0' &&
 			     strcmp(rvs, "0") != 0,
+			 .rv_zero = rvs != NULL && strcmp(rvs, "0") == 0,
 			 .has_continue = cnt != NULL && cnt[0] != '\0',
 			 .now_ms = ks_httpd_now_ms(q->sim->httpd) };
 		int64_t latency = 0;
@@ -1760,7 +1791,7 @@ apply_faults(rq *q, const ks_type *t, const char *ns, const char *name)
 			send_fail(q, 410, "Expired", "%s", msg);
 		} else {
 			log_status(q, 200);
-			ks_watch_send_error(q->conn, 410, "Expired", msg);
+			ks_watch_send_error(q->conn, 410, "Expired", msg, NULL);
 		}
 		return -1;
 	}

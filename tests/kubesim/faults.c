@@ -228,10 +228,11 @@ parse_action(rule *r, const json_t *a, char *err, size_t errlen)
 			const char *form =
 			    json_string_value(json_object_get(a, "form"));
 			x->http_form = form != NULL && strcmp(form, "http") == 0;
-			int64_t fs   = opt_int(a, "for_s", -1);
-			if (strcmp(s, "expire_storm") == 0 && fs >= 0)
-				r->expires_ms = fs * 1000; /* made absolute by
-							      the caller */
+			const json_t *fs = json_object_get(a, "for_s");
+			if (strcmp(s, "expire_storm") == 0 && json_is_number(fs))
+				/* made absolute by the caller */
+				r->expires_ms =
+				    (int64_t) (json_number_value(fs) * 1000);
 		} else {
 			snprintf(err, errlen, "unknown watch action \"%s\"", s);
 			return false;
@@ -436,7 +437,8 @@ applies(const rule *r, const ks_fault_req *q)
 	case KS_FA_TOO_LARGE_RV:
 		return list || q->is_watch;
 	case KS_FA_STALE:
-		return list;
+		return list && q->rv_zero;
+
 	case KS_FA_CONFLICT:
 		return q->verb != NULL && (strcmp(q->verb, "update") == 0 ||
 		    strcmp(q->verb, "patch") == 0);
@@ -527,6 +529,18 @@ ks_faults_plane(ks_faults *f, const ks_fault_req *q, ks_fault *out)
 			continue;
 		fill(f, r, out);
 		return true;
+	}
+	return false;
+}
+
+bool
+ks_faults_gone_plane(const ks_faults *f, uint64_t id, const char **plane)
+{
+	for (const rule *r = f ? f->rules : NULL; r != NULL; r = r->next) {
+		if (r->id == id && r->act.action == KS_FA_PLANE_GONE) {
+			*plane = r->m_plane;
+			return true;
+		}
 	}
 	return false;
 }

@@ -79,7 +79,8 @@ typedef struct ks_fault_req {
 	const char *path;     /* full request path */
 	const char *ua;
 	bool        is_watch;
-	bool        has_rv;   /* watch: resourceVersion not ""/"0" */
+	bool        has_rv;   /* resourceVersion neither "" nor "0" */
+	bool        rv_zero;  /* resourceVersion is "0" */
 	bool        has_continue;
 	int64_t     now_ms;
 } ks_fault_req;
@@ -108,6 +109,10 @@ bool ks_faults_plane(ks_faults *f, const ks_fault_req *rq, ks_fault *out);
  * action that applies to `rq`.  Returns true when anything applies. */
 bool ks_faults_eval(ks_faults *f, const ks_fault_req *rq, int64_t *latency_ms,
     bool *body_phase, ks_fault *out);
+
+/* For a "plane":"gone" rule: true, with the plane it names in `*plane`
+ * (borrowed; NULL when it matches every plane). */
+bool ks_faults_gone_plane(const ks_faults *f, uint64_t id, const char **plane);
 
 /* Tells warm-up rules that a plane was created now. */
 void ks_faults_plane_created(ks_faults *f, const char *plane);

@@ -53,6 +53,9 @@ struct watch {
 	uint64_t       bookmark_timer;
 	int64_t        started_ms;
 	char          *ua;    /* owned */
+	char          *lsel_text; /* owned, "" when none */
+	char          *fsel_text; /* owned, "" when none */
+	char          *gvr;   /* "group/version/resource" (owned) */
 	ks_type       *ttype; /* Table form: private copy of what rows need
 				 (owned), NULL for plain JSON */
 	bool           columns_sent;
@@ -63,6 +66,14 @@ struct watch {
 	int64_t        buffer_events; /* fault: 0 none */
 	int64_t        events_sent;
 	int64_t        queued_events; /* written since the queue was empty */
+	int64_t        trunc_left;    /* fault: bytes until the cut, -1 none */
+	bool           cut;           /* the cut happened: end abruptly */
+	int64_t        throttle_bps;  /* fault: 0 none */
+	int64_t        body_delay_ms; /* fault: 0 none */
+	char          *hold;          /* bytes held back by throttle/delay
+					 (owned) */
+	size_t         hold_len, hold_cap;
+	uint64_t       hold_timer;
 	watch         *prev, *next;         /* plane list */
 	watch         *all_prev, *all_next; /* hub list */
 };
@@ -99,6 +110,54 @@ matches(const watch *w, const json_t *obj)
 	return true;
 }
 
+static void
+hold_flush(void *arg)
+{
+	watch *w      = arg;
+	w->hold_timer = 0;
+	size_t n      = w->hold_len;
+	if (w->throttle_bps > 0 && (size_t) w->throttle_bps < n)
+		n = (size_t) w->throttle_bps;
+	if (n > 0) {
+		ks_conn_stream_write(w->conn, w->hold, n);
+		memmove(w->hold, w->hold + n, w->hold_len - n);
+		w->hold_len -= n;
+	}
+	if (w->hold_len > 0)
+		w->hold_timer = ks_httpd_timer_add(w->hub->sim->httpd,
+		    w->throttle_bps > 0 ? 1000 : w->body_delay_ms, hold_flush, w);
+}
+
+/* Everything a watch writes passes here, so the injected truncation,
+ * throttling and body latency apply to events and bookmarks alike. */
+static void
+stream_out(watch *w, const char *buf, size_t len)
+{
+	if (w->cut)
+		return;
+	if (w->trunc_left >= 0 && (int64_t) len > w->trunc_left) {
+		len     = (size_t) w->trunc_left;
+		w->cut  = true;
+	}
+	if (w->trunc_left >= 0)
+		w->trunc_left -= (int64_t) len;
+	if (len == 0)
+		return;
+	if (w->throttle_bps <= 0 && w->body_delay_ms <= 0) {
+		ks_conn_stream_write(w->conn, buf, len);
+		return;
+	}
+	if (w->hold_len + len > w->hold_cap) {
+		w->hold_cap = (w->hold_len + len) * 2;
+		w->hold     = mcf_realloc(w->hold, w->hold_cap);
+	}
+	memcpy(w->hold + w->hold_len, buf, len);
+	w->hold_len += len;
+	if (w->hold_timer == 0)
+		w->hold_timer = ks_httpd_timer_add(w->hub->sim->httpd,
+		    w->throttle_bps > 0 ? 0 : w->body_delay_ms, hold_flush, w);
+}
+
 /* Writes {"type":T,"object":<text>}\n as one chunk. */
 static void
 write_event(watch *w, const char *type, const char *objtext, size_t objlen)
@@ -118,7 +177,7 @@ write_event(watch *w, const char *type, const char *objtext, size_t objlen)
 	o += objlen;
 	buf[o++] = '}';
 	buf[o++] = '\n';
-	ks_conn_stream_write(w->conn, buf, o);
+	stream_out(w, buf, o);
 	if (buf != stackbuf)
 		free(buf);
 }
@@ -161,10 +220,18 @@ static void watch_end(watch *w);
 
 /* Drops a watch whose client does not keep up (real servers do the same,
  * without an ERROR event). */
+static void fault_end(watch *w);
+
 static bool
 check_backlog(watch *w)
 {
-	if (ks_conn_pending(w->conn) <= w->hub->buffer_limit)
+	if (w->cut) {
+		/* An injected truncation: the half-written line stays. */
+		w->close_mode = KS_CLOSE_ABRUPT;
+		fault_end(w);
+		return false;
+	}
+	if (ks_conn_pending(w->conn) + w->hold_len <= w->hub->buffer_limit)
 		return true;
 	mcf_log_info("KS-WATCH-SLOW",
 	    "watch %llu dropped: %zu bytes queued for a slow reader",
@@ -218,6 +285,8 @@ watch_free(watch *w)
 	ks_httpd_timer_cancel(h->sim->httpd, w->timeout_timer);
 	ks_httpd_timer_cancel(h->sim->httpd, w->bookmark_timer);
 	ks_httpd_timer_cancel(h->sim->httpd, w->close_timer);
+	ks_httpd_timer_cancel(h->sim->httpd, w->hold_timer);
+	free(w->hold);
 	ks_labelsel_free(w->lsel);
 	ks_fieldsel_free(w->fsel);
 	free(w->gr);
@@ -225,6 +294,9 @@ watch_free(watch *w)
 	free(w->gv);
 	free(w->ns);
 	free(w->ua);
+	free(w->lsel_text);
+	free(w->fsel_text);
+	free(w->gvr);
 	ks_type_free(w->ttype);
 	free(w);
 }
@@ -406,7 +478,7 @@ ks_watchhub_bookmark(ks_watchhub *h, uint64_t id)
 	watch *w = h->all;
 	while (w != NULL) {
 		watch *next = w->all_next;
-		if ((id == 0 && w->bookmarks) || w->id == id) {
+		if (w->bookmarks && (id == 0 || w->id == id)) {
 			if (w->plane != NULL) {
 				send_bookmark(w, ks_plane_rv(w->plane), false);
 				n++;
@@ -456,9 +528,11 @@ ks_watchhub_set_buffer_limit(ks_watchhub *h, size_t bytes)
 
 void
 ks_watch_send_error(ks_conn *c, int code, const char *reason,
-    const char *msg)
+    const char *msg, json_t *details)
 {
 	json_t *st  = ks_status_new(code, reason, msg);
+	if (details != NULL)
+		json_object_set_new(st, "details", details);
 	json_t *ev  = json_pack("{s:s,s:o}", "type", "ERROR", "object", st);
 	char   *txt = mcf_json_dump(ev);
 	size_t  n   = strlen(txt);
@@ -523,7 +597,7 @@ ks_watch_start(ks_watchhub *h, ks_conn *c, ks_watch_params *wp)
 		snprintf(msg, sizeof(msg), "too old resource version: %llu (%llu)",
 		    (unsigned long long) wp->rv,
 		    (unsigned long long) ks_plane_floor(p));
-		ks_watch_send_error(c, 410, "Expired", msg);
+		ks_watch_send_error(c, 410, "Expired", msg, NULL);
 		goto free_params;
 	}
 	if (wp->start == KS_WATCH_FROM_RV && wp->rv > cur) {
@@ -531,7 +605,10 @@ ks_watch_start(ks_watchhub *h, ks_conn *c, ks_watch_params *wp)
 		snprintf(msg, sizeof(msg),
 		    "Timeout: Too large resource version: %llu, current: %llu",
 		    (unsigned long long) wp->rv, (unsigned long long) cur);
-		ks_watch_send_error(c, 504, "Timeout", msg);
+		ks_watch_send_error(c, 504, "Timeout", msg,
+		    json_pack("{s:[{s:s,s:s}],s:i}", "causes", "reason",
+			"ResourceVersionTooLarge", "message",
+			"Too large resource version", "retryAfterSeconds", 1));
 		goto free_params;
 	}
 	watch *w      = mcf_calloc(1, sizeof(*w));
@@ -552,6 +629,10 @@ ks_watch_start(ks_watchhub *h, ks_conn *c, ks_watch_params *wp)
 	w->bookmarks  = wp->bookmarks;
 	w->started_ms = ks_httpd_now_ms(h->sim->httpd);
 	w->ua         = mcf_strdup(wp->user_agent ? wp->user_agent : "");
+	w->lsel_text  = mcf_strdup(wp->label_selector ? wp->label_selector : "");
+	w->fsel_text  = mcf_strdup(wp->field_selector ? wp->field_selector : "");
+	w->gvr        = mcf_asprintf("%s/%s/%s", wp->type->group,
+		   wp->type->version, wp->type->resource);
 	w->start_rv   = wp->start == KS_WATCH_FROM_RV ? wp->rv : cur;
 	if (wp->table) {
 		ks_type *tt   = mcf_calloc(1, sizeof(*tt));
@@ -567,6 +648,9 @@ ks_watch_start(ks_watchhub *h, ks_conn *c, ks_watch_params *wp)
 	w->close_after_events = wp->fault_close ? wp->close_after_events : -1;
 	w->close_mode         = wp->close_mode;
 	w->buffer_events      = wp->buffer_events;
+	w->trunc_left         = wp->truncate ? wp->trunc_after : -1;
+	w->throttle_bps       = wp->throttle_bps;
+	w->body_delay_ms      = wp->body_delay_ms;
 	w->bookmark_ms        = wp->bookmarks_off ? 0
 	    : wp->bookmark_every_ms > 0           ? wp->bookmark_every_ms
 						  : h->sim->opt.bookmark_ms;
@@ -638,10 +722,11 @@ ks_watchhub_describe(const ks_watchhub *h)
 	int64_t now = ks_httpd_now_ms(h->sim->httpd);
 	for (const watch *w = h->all; w != NULL; w = w->all_next) {
 		json_array_append_new(arr,
-		    json_pack("{s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:f,s:s}", "id",
-			(json_int_t) w->id, "plane",
-			w->plane ? ks_plane_name(w->plane) : "", "gvr", w->gr,
-			"ns", w->ns ? w->ns : "", "startRV",
+		    json_pack("{s:I,s:s,s:s,s:s,s:{s:s,s:s},s:I,s:I,s:I,s:f,s:s}",
+			"id", (json_int_t) w->id, "plane",
+			w->plane ? ks_plane_name(w->plane) : "", "gvr", w->gvr,
+			"ns", w->ns ? w->ns : "", "selectors", "label",
+			w->lsel_text, "field", w->fsel_text, "startRV",
 			(json_int_t) w->start_rv, "sentRV",
 			(json_int_t) w->sent_rv, "queued",
 			(json_int_t) ks_conn_pending(w->conn), "age",

@@ -39,6 +39,9 @@ typedef struct ks_watch_params {
 	uint64_t            rv; /* for KS_WATCH_FROM_RV */
 	const char         *user_agent; /* for /_sim/watchers (copied) */
 	bool                table; /* objects as one-row meta.k8s.io Tables */
+	const char         *label_selector; /* as requested, for /_sim/watchers
+					       (copied; may be NULL) */
+	const char         *field_selector;
 	/* Fault injection (faults.h); zero values mean "no fault". */
 	bool                fault_close;        /* end after events/time */
 	int64_t             close_after_events; /* -1: not by count */
@@ -47,6 +50,10 @@ typedef struct ks_watch_params {
 	bool                bookmarks_off;
 	int64_t             bookmark_every_ms;  /* 0: the global interval */
 	int64_t             buffer_events;      /* 0: byte limit only */
+	bool                truncate;      /* cut the stream ... */
+	int64_t             trunc_after;   /* ... after this many bytes */
+	int64_t             throttle_bps;  /* 0: unthrottled */
+	int64_t             body_delay_ms; /* hold each write this long */
 } ks_watch_params;
 
 /* Creates the hub and registers it as a store observer. */
@@ -61,9 +68,10 @@ void ks_watchhub_destroy(ks_watchhub *h);
 void ks_watch_start(ks_watchhub *h, ks_conn *c, ks_watch_params *wp);
 
 /* Answers a watch request with 200 and one ERROR event carrying a Status
- * (`code`, `reason`, `message`), then ends the stream. */
+ * (`code`, `reason`, `message`, and `details` when not NULL — stolen),
+ * then ends the stream. */
 void ks_watch_send_error(ks_conn *c, int code, const char *reason,
-    const char *message);
+    const char *message, json_t *details);
 
 /* Number of open watches. */
 size_t ks_watchhub_count(const ks_watchhub *h);
