@@ -3,10 +3,12 @@
 #
 # Usage: bash tests/acceptance/kubectl_test.sh /path/to/kubesim
 #
-# Implements the kubectl checks K1 K2 K3 K4 K7 K8 K9 K10 K12 K13 K14 K15 K16
-# K22 K23 of the acceptance checklist in KUBE_API.md (part 2 §8), with part
-# 1's adjustments (nine api-resources rows at the root, seven under a project
-# prefix), plus a CRD check and a TLS check. Every check starts its own kubesim on 127.0.0.1:0,
+# Implements the kubectl checks K1 to K24 of the acceptance checklist in
+# KUBE_API.md (part 2 §8), with part 1's adjustments (nine api-resources rows
+# at the root, seven under a project prefix), plus checks of part 1's
+# additions: CRDs, Events shown by describe (EVENTS), namespace deletion
+# (NSDEL), garbage collection (GC), and TLS. Fault checks (K20, K21) POST
+# rules to /_sim/faults (§7). Every check starts its own kubesim on 127.0.0.1:0,
 # runs kubectl with a fresh --cache-dir per invocation and asserts on
 # kubesim's request log (/_sim/requests) as well as on kubectl's output.
 #
@@ -290,6 +292,7 @@ kerr() {
 kbg() {
 	local tag=$1 srv=$2 cd
 	shift 2
+	rm -f "$W/$tag.rc" "$W/$tag.pid" # a tag may be reused within a check
 	cd=$(cachedir)
 	(
 		timeout -k 5 "$KT" kubectl --server "$srv" --cache-dir "$cd" "$@" \
@@ -343,6 +346,55 @@ list_rv() {
 		"$PY" -S -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["resourceVersion"])'
 }
 
+# http_code URL: the HTTP status kubesim answers a GET of URL with.
+http_code() {
+	curl -sS -k -o /dev/null -w '%{http_code}' --max-time 10 "$1"
+}
+# gone URL: a GET of URL is answered 404 (for poll).
+gone() { [[ $(http_code "$1") == 404 ]]; }
+
+# elapsed_since T0: seconds since $EPOCHREALTIME was T0, one decimal.
+elapsed_since() {
+	awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
+}
+
+# Fault rules (KUBE_API §7).
+# add_fault RULE-JSON: POST the rule to /_sim/faults; it must be accepted.
+add_fault() {
+	local code
+	code=$(curl -sS -k -o "$W/fault.out" -w '%{http_code}' --max-time 10 \
+		-H 'Content-Type: application/json' -d "$1" "$S/_sim/faults") ||
+		fail "cannot POST $S/_sim/faults"
+	[[ $code == 2?? ]] ||
+		fail "POST /_sim/faults $1 answered $code: $(oneline "$W/fault.out")"
+}
+# clear_faults: DELETE every rule.
+clear_faults() {
+	local code
+	code=$(curl -sS -k -o "$W/fault.out" -w '%{http_code}' --max-time 10 \
+		-X DELETE "$S/_sim/faults") || fail "cannot DELETE $S/_sim/faults"
+	[[ $code == 2?? ]] ||
+		fail "DELETE /_sim/faults answered $code: $(oneline "$W/fault.out")"
+}
+
+# expect_table TAG HEADER [ROW...]: kubectl get's stdout is HEADER and then
+# exactly the ROWs, in order. Columns are compared with runs of blanks
+# squeezed to one space; each ROW omits the last (AGE) column, which must
+# hold a human duration such as 0s, 5m or 2d3h.
+expect_table() {
+	local tag=$1 want_h=$2 got_h got want
+	shift 2
+	got_h=$(head -n 1 "$W/$tag.out" | tr -s ' ')
+	[[ $got_h == "$want_h" ]] ||
+		fail "table header: expected '$want_h', got '$got_h'"
+	awk 'NR > 1 && $NF !~ /^[0-9]+[smhdy]([0-9]+[smhd])?$/ { bad = 1 } END { exit bad }' \
+		"$W/$tag.out" || fail "an AGE cell is not a human duration: $(oneline "$W/$tag.out")"
+	got=$(awk 'NR > 1 { $NF = ""; sub(/ +$/, ""); print }' "$W/$tag.out")
+	want=$(if (($# > 0)); then printf '%s\n' "$@"; fi)
+	[[ $got == "$want" ]] ||
+		fail "table rows (without AGE): expected [$(tr '\n' ';' <<< "$want")] got [$(tr '\n' ';' <<< "$got")]"
+}
+
 # File helpers.
 write() { cat > "$W/$1"; }
 
@@ -379,6 +431,23 @@ make_project() {
 	project_yaml "$1" org1 | write "project-$1.yaml"
 	kok "mkp-$1" create -f "$W/project-$1.yaml"
 	expect_out "mkp-$1" "project.resourcemanager.miloapis.com/$1 created"
+}
+
+lease_yaml() { # lease_yaml NAME NAMESPACE [HOLDER]
+	local spec="{}"
+	[[ -n ${3:-} ]] && spec="{holderIdentity: $3, leaseDurationSeconds: 15}"
+	cat << EOF
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata:
+  name: $1
+  namespace: $2
+spec: $spec
+EOF
+}
+
+ns_yaml() { # ns_yaml NAME
+	printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$1"
 }
 
 ready_status='{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Ready","message":"Project is ready","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}'
@@ -516,6 +585,64 @@ check_K4() { # apply a Project, edit, apply: merge patch, generation 1 -> 2
 	expect_eq "spec.ownerRef.name" "$(jp g3 project/p1 '{.spec.ownerRef.name}')" org2
 }
 
+check_K5() { # server-side Table: the per-kind columns of §1.4
+	start_sim
+	make_project p1
+	make_project p2
+	kok s patch project p2 --subresource=status --type=merge -p "$ready_status"
+	{
+		cm_yaml c1 default a=1
+		echo ---
+		ns_yaml k5
+		echo ---
+		cat << 'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: c2, namespace: k5}
+data: {a: "1", b: "2"}
+binaryData: {z: AAAA}
+EOF
+		echo ---
+		lease_yaml l1 kube-system holder-1
+		echo ---
+		lease_yaml l2 kube-system
+	} | write objs.yaml
+	kok c create -f "$W/objs.yaml"
+
+	local table='as=Table;v=v1;g=meta\.k8s\.io'
+	mark
+	kok p get projects
+	expect_table p 'NAME READY AGE' 'p1 <none>' 'p2 True'
+	expect_req "Table list of projects" method='^GET$' path="^$PROJ_API/projects\$" \
+		query='^limit=500$' accept="$table" status='^200$'
+	kok a get cm -A
+	expect_table a 'NAMESPACE NAME DATA AGE' 'default c1 1' 'k5 c2 3'
+	expect_req "Table list of configmaps in all namespaces" method='^GET$' path='^/api/v1/configmaps$' \
+		query='^limit=500$' accept="$table" status='^200$'
+	kok l get lease -n kube-system
+	expect_table l 'NAME HOLDER AGE' 'l1 holder-1' 'l2 <none>'
+	expect_req "Table list of leases" method='^GET$' path='^/apis/coordination\.k8s\.io/v1/namespaces/kube-system/leases$' \
+		query='^limit=500$' accept="$table" status='^200$'
+}
+
+check_K6() { # default (strategic) patch on a Project: 415, kubectl's clean error
+	start_sim
+	make_project p1
+	local rv0 rc
+	rv0=$(jp g0 project/p1 '{.metadata.resourceVersion}')
+	mark
+	krun sp patch project p1 -p '{"spec":{"ownerRef":{"name":"org2"}}}'
+	rc=$?
+	expect_eq "kubectl patch (strategic) exit code" "$rc" 1
+	expect_err_has sp 'application/strategic-merge-patch+json is not supported by resourcemanager.miloapis.com/v1alpha1, Kind=Project'
+	expect_req "GET of the object" method='^GET$' path="^$PROJ_API/projects/p1\$" status='^200$'
+	expect_req "strategic PATCH answered 415" method='^PATCH$' path="^$PROJ_API/projects/p1\$" \
+		content_type='^application/strategic-merge-patch\+json' query='fieldManager=kubectl-patch' status='^415$'
+	expect_no_req "successful write" method='^(PATCH|PUT|POST)$' status='^2'
+	expect_eq "spec.ownerRef.name after the rejected patch" "$(jp g1 project/p1 '{.spec.ownerRef.name}')" org1
+	expect_eq "resourceVersion after the rejected patch" "$(jp g2 project/p1 '{.metadata.resourceVersion}')" "$rv0"
+}
+
 check_K7() { # patch --type=merge / --type=json; a failing test op is 422
 	start_sim
 	make_project p1
@@ -609,6 +736,30 @@ check_K10() { # kubectl wait --for=condition=Ready
 	mark
 	kerr n wait --for=condition=Ready project/p2 --timeout=3s
 	expect_err_has n 'timed out waiting for the condition on projects/p2'
+}
+
+check_K11() { # wait with the WatchList client: one watch, sendInitialEvents
+	start_sim
+	make_project p1
+	mark
+	KUBE_FEATURE_WatchListClient=true kbg w "$S" wait --for=condition=Ready project/p1 "--timeout=$((10 * SCALE))s"
+	poll 10 have_req "$MARK" method='^GET$' path="^$PROJ_API/projects\$" query='watch=true' ||
+		fail "kubectl wait opened no watch on projects within 10 s; stderr: $(oneline "$W/w.err")"
+	kbg_running w || fail "kubectl wait ended before the condition was written: $(oneline "$W/w.err")"
+	kok s patch project p1 --subresource=status --type=merge -p "$ready_status"
+	poll 15 kbg_done w || fail "kubectl wait did not return within 15 s of the status write"
+	expect_eq "kubectl wait exit code" "$(cat "$W/w.rc")" 0
+	expect_out w "project.resourcemanager.miloapis.com/p1 condition met"
+	[[ -s $W/w.err ]] && fail "kubectl wait wrote to stderr: $(oneline "$W/w.err")"
+	expect_req "GET of the object" method='^GET$' path="^$PROJ_API/projects/p1\$" status='^200$'
+	local n
+	n=$(count_req "$MARK" method='^GET$' path="^$PROJ_API/projects\$")
+	[[ $n == 1 ]] ||
+		fail "expected a single request on the projects collection (the watch-list), got $n: $(reqs_brief "$MARK" path="^$PROJ_API/projects\$" | tr '\n' ';')"
+	expect_req "watch-list request" method='^GET$' path="^$PROJ_API/projects\$" \
+		query='allowWatchBookmarks=true' query='fieldSelector=metadata\.name%3Dp1' \
+		query='resourceVersionMatch=NotOlderThan' query='sendInitialEvents=true' \
+		query='timeoutSeconds=[0-9]+' query='watch=true' status='^200$'
 }
 
 check_K12() { # delete blocks on a finalizer, then completes
@@ -745,6 +896,162 @@ check_K16() { # label and field selectors
 		query='fieldSelector=spec\.foo%3D1' status='^400$'
 }
 
+check_K17() { # generator commands: protobuf bodies
+	start_sim
+	local pb='^application/vnd\.kubernetes\.protobuf'
+	mark
+	kok c create configmap c --from-literal=a=1 --from-literal=b=two
+	expect_out c "configmap/c created"
+	expect_req "protobuf POST of the ConfigMap" method='^POST$' path='^/api/v1/namespaces/default/configmaps$' \
+		content_type="$pb" query='fieldManager=kubectl-create' query='fieldValidation=Strict' status='^201$'
+	kok s create secret generic s --from-literal=p=x
+	expect_out s "secret/s created"
+	expect_req "protobuf POST of the Secret" method='^POST$' path='^/api/v1/namespaces/default/secrets$' \
+		content_type="$pb" query='fieldManager=kubectl-create' query='fieldValidation=Strict' status='^201$'
+	kok n create ns n1
+	expect_out n "namespace/n1 created"
+	expect_req "protobuf POST of the Namespace" method='^POST$' path='^/api/v1/namespaces$' \
+		content_type="$pb" query='fieldManager=kubectl-create' query='fieldValidation=Strict' status='^201$'
+	kok c2 create configmap c2 -n n1 --from-literal=k=v
+	expect_out c2 "configmap/c2 created"
+	expect_req "protobuf POST into n1" method='^POST$' path='^/api/v1/namespaces/n1/configmaps$' \
+		content_type="$pb" status='^201$'
+
+	expect_eq "cm c .data.a" "$(jp g1 cm/c '{.data.a}')" 1
+	expect_eq "cm c .data.b" "$(jp g2 cm/c '{.data.b}')" two
+	# gogo-protobuf's empty generateName is unset (§4.7); uid and
+	# creationTimestamp are the server's.
+	[[ $(jp g3 cm/c '{.metadata.generateName}|{.metadata.uid}|{.metadata.creationTimestamp}') =~ ^\|[0-9a-f-]{36}\|20[0-9-]{8}T[0-9:]{8}Z$ ]] ||
+		fail "cm c metadata (generateName|uid|creationTimestamp): '$(out g3)'"
+	expect_eq "secret s .type .data.p" "$(jp g4 secret/s '{.type} {.data.p}')" "Opaque eA=="
+	expect_eq "namespace n1 phase" "$(jp g5 ns/n1 '{.status.phase}')" Active
+	expect_eq "cm c2 in n1 .data.k" "$(jp g6 cm/c2 '{.data.k}' -n n1)" v
+}
+
+check_K18() { # diff: rc 1 with a diff, nothing persisted
+	start_sim
+	make_project p1
+	local rv0 list0 rc
+	rv0=$(jp g0 project/p1 '{.metadata.resourceVersion}')
+	list0=$(list_rv "$S$PROJ_API/projects") || fail "cannot list projects"
+	project_yaml p1 org2 | write edited.yaml
+	mark
+	krun d diff -f "$W/edited.yaml"
+	rc=$?
+	expect_eq "kubectl diff exit code" "$rc" 1
+	[[ -s $W/d.err ]] && fail "kubectl diff wrote to stderr: $(oneline "$W/d.err")"
+	if ! grep -q '^-    name: org1$' "$W/d.out" || ! grep -q '^+    name: org2$' "$W/d.out"; then
+		fail "kubectl diff does not show ownerRef.name org1 -> org2: $(oneline "$W/d.out")"
+	fi
+	expect_req "GET of the object" method='^GET$' path="^$PROJ_API/projects/p1\$" status='^200$'
+	expect_req "dry-run merge PATCH" method='^PATCH$' path="^$PROJ_API/projects/p1\$" \
+		content_type='^application/merge-patch\+json' query='dryRun=All' \
+		query='fieldManager=kubectl-client-side-apply' status='^200$'
+	expect_no_req "PATCH without dryRun=All" method='^PATCH$' query='^((?!dryRun=All).)*$'
+	expect_no_req "other write" method='^(PUT|POST|DELETE)$'
+	expect_eq "resourceVersion after diff" "$(jp g1 project/p1 '{.metadata.resourceVersion}')" "$rv0"
+	expect_eq "spec.ownerRef.name after diff" "$(jp g2 project/p1 '{.spec.ownerRef.name}')" org1
+	expect_eq "generation after diff" "$(jp g3 project/p1 '{.metadata.generation}')" 1
+	expect_eq "projects list RV after diff" "$(list_rv "$S$PROJ_API/projects")" "$list0"
+}
+
+check_K19() { # apply --server-side: 415, kubectl's clean error
+	start_sim
+	cm_yaml cm1 default a=1 | write cm.yaml
+	local rc
+	mark
+	krun a apply --server-side -f "$W/cm.yaml"
+	rc=$?
+	expect_eq "kubectl apply --server-side exit code" "$rc" 1
+	expect_err_has a 'Server-side apply not available on the server'
+	expect_req "apply PATCH answered 415" method='^PATCH$' path='^/api/v1/namespaces/default/configmaps/cm1$' \
+		content_type='^application/apply-patch\+yaml' query='fieldManager=kubectl(&|$)' \
+		query='fieldValidation=Strict' query='force=false' status='^415$'
+	expect_no_req "successful write" method='^(PATCH|PUT|POST)$' status='^2'
+	kerr g get cm cm1
+	expect_err_has g 'configmaps "cm1" not found'
+}
+
+check_K20() { # 429 + Retry-After is retried; 500 without it is not
+	start_sim
+	cm_yaml cm1 default a=1 | write cm.yaml
+	kok c create -f "$W/cm.yaml"
+
+	add_fault '{"match":{"verb":"list","resource":"configmaps"},"action":{"status":429,"retry_after":1},"count":3}'
+	local t0 t statuses rc
+	mark
+	t0=$EPOCHREALTIME
+	kok l get cm
+	t=$(elapsed_since "$t0")
+	grep -q '^cm1 ' "$W/l.out" || fail "kubectl get cm printed no row for cm1: $(oneline "$W/l.out")"
+	statuses=$(reqs "$MARK" method='^GET$' path='^/api/v1/namespaces/default/configmaps$' | cut -f6 | tr '\n' ' ')
+	expect_eq "statuses of the configmaps lists" "$statuses" "429 429 429 200 "
+	awk -v t="$t" 'BEGIN { exit !(t >= 3.0) }' ||
+		fail "kubectl get cm took ${t}s through three 429s with Retry-After: 1 (want >= 3 s)"
+	note "three 429s: kubectl get cm took ${t}s"
+	clear_faults
+
+	add_fault '{"match":{"verb":"list","resource":"configmaps"},"action":{"status":500},"count":1}'
+	mark
+	krun e get cm
+	rc=$?
+	expect_eq "kubectl get cm exit code after a 500" "$rc" 1
+	expect_err_has e 'Error from server (InternalError)'
+	statuses=$(reqs "$MARK" method='^GET$' path='^/api/v1/namespaces/default/configmaps$' | cut -f6 | tr '\n' ' ')
+	expect_eq "statuses of the configmaps lists (no retry without Retry-After)" "$statuses" "500 "
+	clear_faults
+}
+
+# coll_seq PATH: kubectl's requests on the collection PATH since MARK, one
+# per line as "list|watch rv=RV [limit=N] STATUS".
+coll_seq() {
+	reqs "$MARK" method='^GET$' path="^$1\$" | awk -F'\t' '{
+		kind = "list"; rv = "-"; lim = ""
+		n = split($5, a, "&")
+		for (i = 1; i <= n; i++) {
+			if (a[i] == "watch=true") kind = "watch"
+			else if (a[i] ~ /^resourceVersion=/) rv = substr(a[i], 17)
+			else if (a[i] ~ /^limit=/) lim = " " a[i]
+		}
+		print kind " rv=" rv lim " " $6
+	}'
+}
+
+watches_at_least() { # watches_at_least PATH N
+	[[ $(count_req "$MARK" method='^GET$' path="^$1\$" query='(^|&)watch=true(&|$)') -ge $2 ]]
+}
+
+check_K21() { # watches expire during kubectl wait: relist from the last RV
+	start_sim
+	make_project p1
+	# The first watch with a resourceVersion expires with an ERROR event,
+	# the second with HTTP 410; the third is left alone.
+	add_fault '{"match":{"verb":"watch","resource":"projects"},"action":{"watch":"expire","form":"event"},"count":1}'
+	add_fault '{"match":{"verb":"watch","resource":"projects"},"action":{"watch":"expire","form":"http"},"count":1}'
+	mark
+	kbg w "$S" wait --for=condition=Ready project/p1 "--timeout=$((20 * SCALE))s"
+	poll 15 watches_at_least "$PROJ_API/projects" 3 ||
+		fail "kubectl wait opened $(count_req "$MARK" query='watch=true') watches within 15 s (want 3: two expired, one kept); stderr: $(oneline "$W/w.err")"
+	kbg_running w || fail "kubectl wait ended before the condition was written: $(oneline "$W/w.err")"
+	kok s patch project p1 --subresource=status --type=merge -p "$ready_status"
+	poll 15 kbg_done w || fail "kubectl wait did not return within 15 s of the status write"
+	expect_eq "kubectl wait exit code" "$(cat "$W/w.rc")" 0
+	expect_out w "project.resourcemanager.miloapis.com/p1 condition met"
+	[[ -s $W/w.err ]] && fail "kubectl wait wrote to stderr: $(oneline "$W/w.err")"
+
+	local got rv want
+	got=$(coll_seq "$PROJ_API/projects")
+	rv=$(awk '$1 == "watch" { sub(/^rv=/, "", $2); print $2; exit }' <<< "$got")
+	[[ $rv =~ ^[0-9]+$ ]] || fail "no watch with a numeric resourceVersion: [$(tr '\n' ';' <<< "$got")]"
+	# list (RV=0) -> watch -> expired (event) -> list RV=<last> -> watch ->
+	# expired (410) -> list RV=<last> -> watch.
+	want=$(printf '%s\n' "list rv=0 limit=500 200" "watch rv=$rv 200" "list rv=$rv 200" \
+		"watch rv=$rv 410" "list rv=$rv 200" "watch rv=$rv 200")
+	[[ $got == "$want" ]] ||
+		fail "requests on projects: expected [$(tr '\n' ';' <<< "$want")] got [$(tr '\n' ';' <<< "$got")]"
+	clear_faults
+}
+
 check_K22() { # a project plane: namespaces, api-resources, unknown project
 	start_sim
 	make_project p1
@@ -808,6 +1115,210 @@ check_K23() { # planes are isolated, each with its own RV counter
 	expect_eq "iso1 through p2" "$(kok_at g2 "$P2" get cm iso1 -o 'jsonpath={.data.a}'; out g2)" p2
 	expect_eq "iso1 through p1 after p2's create" "$(kok_at g3 "$P1" get cm iso1 -o 'jsonpath={.data.a}'; out g3)" p1
 	expect_eq "root RV after writes in p1 and p2" "$(list_rv "$S/api/v1/namespaces")" "$root0"
+}
+
+check_K24() { # --discovery legacy --table off: K2, K3, K13 still pass
+	local flags=(--discovery legacy --table off)
+	# K2's rows.
+	start_sim "${flags[@]}"
+	mark
+	kok r api-resources
+	expect_api_rows r "$ROOT_ROWS" "--discovery legacy --table off"
+	expect_legacy_discovery
+
+	# K5 without Table: NAME and AGE only.
+	make_project p1
+	{
+		cm_yaml c1 default a=1
+		echo ---
+		lease_yaml l1 kube-system holder-1
+	} | write objs.yaml
+	kok c create -f "$W/objs.yaml"
+	mark
+	kok p get projects
+	expect_table p 'NAME AGE' p1
+	kok a get cm -A
+	expect_table a 'NAMESPACE NAME AGE' 'default c1'
+	kok l get lease -n kube-system
+	expect_table l 'NAME AGE' l1
+	expect_req "Table still asked for" method='^GET$' path='^/api/v1/configmaps$' accept='as=Table' status='^200$'
+
+	start_sim "${flags[@]}"
+	apply_thrice
+	start_sim "${flags[@]}"
+	watch_rows
+}
+
+check_EVENTS() { # describe shows the object's Events (involvedObject selectors)
+	start_sim
+	{
+		cm_yaml x1 default a=1
+		echo ---
+		cm_yaml x2 default a=1
+	} | write cms.yaml
+	kok c create -f "$W/cms.yaml"
+	local uid1 uid2 now
+	uid1=$(jp u1 cm/x1 '{.metadata.uid}')
+	uid2=$(jp u2 cm/x2 '{.metadata.uid}')
+	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	event_yaml() { # event_yaml NAME OBJECT UID TYPE REASON MESSAGE
+		cat << EOF
+apiVersion: v1
+kind: Event
+metadata:
+  name: $1
+  namespace: default
+involvedObject:
+  apiVersion: v1
+  kind: ConfigMap
+  name: $2
+  namespace: default
+  uid: $3
+type: $4
+reason: $5
+message: $6
+source:
+  component: kubectl-test
+firstTimestamp: "$now"
+lastTimestamp: "$now"
+count: 1
+EOF
+	}
+	{
+		event_yaml x1.e1 x1 "$uid1" Normal Tested "hello x1"
+		echo ---
+		event_yaml x2.e1 x2 "$uid2" Warning Other "about x2"
+	} | write events.yaml
+	mark
+	kok e create -f "$W/events.yaml"
+	expect_out e "$(printf 'event/%s created\n' x1.e1 x2.e1)"
+	[[ $(count_req "$MARK" method='^POST$' path='^/api/v1/namespaces/default/events$' status='^201$') == 2 ]] ||
+		fail "expected 2 POSTs of core v1 Events answered 201"
+
+	mark
+	kok d describe configmap x1
+	grep -q '^Name: *x1$' "$W/d.out" || fail "describe shows no 'Name: x1': $(oneline "$W/d.out")"
+	sed -n '/^Events:/,$p' "$W/d.out" > "$W/d.events"
+	[[ $(head -n 1 "$W/d.events") =~ ^Events:\ *$ ]] ||
+		fail "describe shows no Events table: $(oneline "$W/d.events")"
+	grep -Eq '^  Normal +Tested +[0-9]+[smh] +kubectl-test +hello x1$' "$W/d.events" ||
+		fail "describe's Events lack x1's event: $(oneline "$W/d.events")"
+	grep -q 'about x2' "$W/d.events" && fail "describe x1 shows x2's event: $(oneline "$W/d.events")"
+	expect_req "events list by involvedObject" method='^GET$' path='^/api/v1/namespaces/default/events$' \
+		query='fieldSelector=involvedObject\.name%3Dx1%2C' query="involvedObject\\.uid%3D$uid1" status='^200$'
+	kok d2 describe configmap x2
+	grep -Eq '^  Warning +Other +[0-9]+[smh] +kubectl-test +about x2$' "$W/d2.out" ||
+		fail "describe x2's Events lack x2's event: $(oneline "$W/d2.out")"
+	grep -q 'hello x1' "$W/d2.out" && fail "describe x2 shows x1's event"
+	return 0
+}
+
+check_NSDEL() { # delete namespace: contents go; a finalizer holds it Terminating
+	start_sim
+	{
+		ns_yaml gone1
+		echo ---
+		cm_yaml inside gone1 a=1
+		echo ---
+		ns_yaml held
+		echo ---
+		cm_yaml plain held a=1
+		echo ---
+		cat << 'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: blocker
+  namespace: held
+  finalizers: [example.com/hold]
+data: {a: "1"}
+EOF
+	} | write objs.yaml
+	kok c create -f "$W/objs.yaml"
+
+	mark
+	kok d1 delete namespace gone1 "--timeout=$((15 * SCALE))s"
+	expect_out d1 'namespace "gone1" deleted'
+	expect_req "DELETE of the namespace" method='^DELETE$' path='^/api/v1/namespaces/gone1$' status='^200$'
+	kerr g1 get ns gone1
+	expect_err_has g1 'namespaces "gone1" not found'
+	# (kubectl reports a 404 in a missing namespace as the namespace's
+	# NotFound, so the object's own 404 is read from the request log.)
+	mark
+	kerr g2 get cm inside -n gone1
+	expect_err_has g2 'NotFound'
+	expect_req "404 for the ConfigMap that was in the namespace" method='^GET$' \
+		path='^/api/v1/namespaces/gone1/configmaps/inside$' status='^404$'
+
+	mark
+	kbg d2 "$S" delete namespace held "--timeout=$((20 * SCALE))s"
+	poll 10 have_req "$MARK" method='^GET$' path='^/api/v1/namespaces$' query='fieldSelector=metadata\.name%3Dheld' query='watch=true' ||
+		fail "kubectl delete ns did not start waiting (no watch on namespaces) within 10 s; stderr: $(oneline "$W/d2.err")"
+	expect_req "DELETE of the namespace" method='^DELETE$' path='^/api/v1/namespaces/held$' status='^200$'
+	poll 10 gone "$S/api/v1/namespaces/held/configmaps/plain" ||
+		fail "configmap plain still exists 10 s into the deletion of its namespace"
+	kbg_running d2 || fail "kubectl delete ns returned while a finalizer blocks a ConfigMap in it: $(oneline "$W/d2.out") $(oneline "$W/d2.err")"
+	expect_eq "namespace phase while blocked" "$(jp g3 ns/held '{.status.phase}')" Terminating
+	[[ -n $(jp g4 ns/held '{.metadata.deletionTimestamp}') ]] ||
+		fail "the namespace has no deletionTimestamp while terminating"
+	[[ -n $(jp g5 cm/blocker '{.metadata.deletionTimestamp}' -n held) ]] ||
+		fail "the blocked ConfigMap has no deletionTimestamp"
+	kbg_running d2 || fail "kubectl delete ns returned while the finalizer was still present"
+
+	kok f patch cm blocker -n held --type=merge -p '{"metadata":{"finalizers":null}}'
+	poll 15 kbg_done d2 || fail "kubectl delete ns still waiting 15 s after the finalizer was removed"
+	expect_eq "kubectl delete ns exit code" "$(cat "$W/d2.rc")" 0
+	expect_out d2 'namespace "held" deleted'
+	[[ -s $W/d2.err ]] && fail "kubectl delete ns wrote to stderr: $(oneline "$W/d2.err")"
+	kerr g6 get ns held
+	expect_err_has g6 'namespaces "held" not found'
+	mark
+	kerr g7 get cm blocker -n held
+	expect_err_has g7 'NotFound'
+	expect_req "404 for the formerly blocked ConfigMap" method='^GET$' \
+		path='^/api/v1/namespaces/held/configmaps/blocker$' status='^404$'
+}
+
+check_GC() { # garbage collection: a dependent follows its owner
+	start_sim
+	{
+		cm_yaml owner default a=1
+		echo ---
+		cm_yaml keeper default a=1
+	} | write owners.yaml
+	kok c1 create -f "$W/owners.yaml"
+	local uo uk
+	uo=$(jp u1 cm/owner '{.metadata.uid}')
+	uk=$(jp u2 cm/keeper '{.metadata.uid}')
+	dep_yaml() { # dep_yaml NAME OWNER UID
+		cat << EOF
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: $1
+  namespace: default
+  ownerReferences:
+  - {apiVersion: v1, kind: ConfigMap, name: $2, uid: $3}
+data: {a: "1"}
+EOF
+	}
+	{
+		dep_yaml dep owner "$uo"
+		echo ---
+		dep_yaml kept keeper "$uk"
+	} | write deps.yaml
+	kok c2 create -f "$W/deps.yaml"
+	expect_eq "dep's owner uid" "$(jp g0 cm/dep '{.metadata.ownerReferences[0].uid}')" "$uo"
+
+	mark
+	kok d delete cm owner
+	expect_out d 'configmap "owner" deleted'
+	poll 10 gone "$S/api/v1/namespaces/default/configmaps/dep" ||
+		fail "the dependent dep still exists 10 s after its owner was deleted"
+	kerr g1 get cm dep
+	expect_err_has g1 'configmaps "dep" not found'
+	kok g2 get cm -o name
+	expect_out g2 "$(printf 'configmap/%s\n' keeper kept)"
 }
 
 check_CRD() { # CustomResourceDefinition: established, discoverable, usable
@@ -955,17 +1466,29 @@ run_check K1 "kubectl version pins v1.32"
 run_check K2 "api-resources: nine rows, aggregated and legacy discovery"
 run_check K3 "apply: created, unchanged (no PATCH), configured (SMP)"
 run_check K4 "apply Project: merge patch, generation 1 -> 2"
+run_check K5 "server-side Table columns for projects, cm -A, leases"
+run_check K6 "strategic patch on a Project: 415, clean error"
 run_check K7 "patch --type=merge and --type=json; failed test op is 422"
 run_check K8 "replace with a stale object: Conflict"
 run_check K9 "status subresource: conditions kept, metadata ignored"
 run_check K10 "wait --for=condition=Ready: met, and timeout"
+run_check K11 "wait with WatchListClient: one sendInitialEvents watch"
 run_check K12 "delete waits for the finalizer"
 run_check K13 "get -w: one header, a row per change"
 run_check K14 "get NAME -w -o name: one line"
 run_check K15 "--chunk-size=1 pages with continue"
 run_check K16 "label and field selectors"
+run_check K17 "create configmap/secret/namespace: protobuf bodies"
+run_check K18 "diff: rc 1, nothing persisted"
+run_check K19 "apply --server-side: not available"
+run_check K20 "faults: 429 + Retry-After retried, 500 not"
+run_check K21 "faults: watch expiry during wait, relist from the last RV"
 run_check K22 "project plane: namespaces, api-resources, unknown project"
 run_check K23 "project planes are isolated"
+run_check K24 "--discovery legacy --table off: K2 rows, K3, K13, NAME AGE"
+run_check EVENTS "describe shows the object's Events"
+run_check NSDEL "delete namespace: contents removed, finalizer holds it"
+run_check GC "garbage collection of a dependent"
 run_check CRD "CRD: established, discovered, served, removed"
 run_check TLS "HTTPS with --kubeconfig-out"
 

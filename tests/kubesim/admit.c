@@ -223,6 +223,11 @@ check_string_map(errs *e, json_t *meta, const char *field, bool labels)
 	}
 	char path[128];
 	snprintf(path, sizeof(path), "metadata.%s", field);
+	if (json_is_object(m) && json_object_size(m) == 0) {
+		/* Go drops empty maps (omitempty): {} is no change. */
+		json_object_del(meta, field);
+		return;
+	}
 	if (!json_is_object(m)) {
 		err_add(e, "FieldValueTypeInvalid", path,
 		    "Invalid value: must be a map of strings");
