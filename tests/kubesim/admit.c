@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "alloc.h"
+#include "base64.h"
 #include "json.h"
 #include "schema.h"
 #include "store.h"
@@ -400,27 +401,6 @@ is_config_key(const char *k)
 	return true;
 }
 
-static bool
-is_base64(const char *s)
-{
-	size_t n = strlen(s);
-	if (n % 4 != 0)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (isalnum((unsigned char) c) || c == '+' || c == '/')
-			continue;
-		if (c == '=' && i >= n - 2) {
-			for (size_t j = i; j < n; j++)
-				if (s[j] != '=')
-					return false;
-			return true;
-		}
-		return false;
-	}
-	return true;
-}
-
 static void
 check_data_map(errs *e, json_t *obj, const char *field, bool base64)
 {
@@ -452,30 +432,10 @@ check_data_map(errs *e, json_t *obj, const char *field, bool base64)
 		if (!json_is_string(v))
 			err_add(e, "FieldValueTypeInvalid", path,
 			    "Invalid value: must be a string");
-		else if (base64 && !is_base64(json_string_value(v)))
+		else if (base64 && !mcf_base64_valid(json_string_value(v)))
 			err_add(e, "FieldValueInvalid", path,
 			    "Invalid value: illegal base64 data");
 	}
-}
-
-static void
-base64_encode(const char *in, size_t n, char *out)
-{
-	static const char tbl[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned char) in[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned char) in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (unsigned char) in[i + 2];
-		out[o++] = tbl[(v >> 18) & 63];
-		out[o++] = tbl[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? tbl[v & 63] : '=';
-	}
-	out[o] = '\0';
 }
 
 /* Parses RFC 3339 with 'Z' or a numeric offset and optional fraction. */
@@ -646,9 +606,8 @@ secret_rules(errs *e, json_t *obj, json_t *unknown)
 		json_object_foreach (sd, k, v) {
 			if (!json_is_string(v))
 				continue;
-			size_t n   = json_string_length(v);
-			char  *enc = mcf_malloc(4 * (n / 3 + 1) + 1);
-			base64_encode(json_string_value(v), n, enc);
+			char *enc = mcf_base64_encode(json_string_value(v),
+			    json_string_length(v));
 			json_object_set_new(data, k, json_string(enc));
 			free(enc);
 		}

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "base64.h"
 #include "faults.h"
 #include "json.h"
 #include "load.h"
@@ -1046,37 +1047,14 @@ send_too_large(rq *q, uint64_t rv)
 static char *
 make_continue(uint64_t rv, const char *key, bool latest)
 {
-	char *start = mcf_asprintf("%s", key);
-	json_t *tok = json_pack("{s:s,s:I,s:s}", "v", "meta.k8s.io/v1", "rv",
-	    latest ? (json_int_t) -1 : (json_int_t) rv, "start", start);
 	/* The start key carries a trailing NUL in real tokens; jansson
-	 * strings can hold it with json_stringn. */
-	size_t klen = strlen(key);
-	char  *kz   = mcf_malloc(klen + 1);
-	memcpy(kz, key, klen);
-	kz[klen] = '\0';
-	json_object_set_new(tok, "start", json_stringn(kz, klen + 1));
-	free(kz);
-	free(start);
-	char  *text = json_dumps(tok, JSON_COMPACT);
+	 * strings can hold it (the key's own terminator is included). */
+	json_t *tok = json_pack("{s:s,s:I,s:o}", "v", "meta.k8s.io/v1", "rv",
+	    latest ? (json_int_t) -1 : (json_int_t) rv, "start",
+	    json_stringn(key, strlen(key) + 1));
+	char *text = json_dumps(tok, JSON_COMPACT);
 	json_decref(tok);
-	static const char tbl[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t n   = strlen(text);
-	char  *out = mcf_malloc(4 * (n / 3 + 1) + 1);
-	size_t o   = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned char) text[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned char) text[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (unsigned char) text[i + 2];
-		out[o++] = tbl[(v >> 18) & 63];
-		out[o++] = tbl[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? tbl[v & 63] : '=';
-	}
-	out[o] = '\0';
+	char *out = mcf_base64_encode(text, strlen(text));
 	free(text);
 	return out;
 }
@@ -1089,35 +1067,10 @@ parse_continue(const char *tok, uint64_t *rv, char **start)
 	size_t n = strlen(tok);
 	if (n == 0 || n > 8192)
 		return false;
-	unsigned char *buf = mcf_malloc(n);
-	size_t         o = 0, bits = 0;
-	unsigned       acc = 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = tok[i];
-		int  v;
-		if (c >= 'A' && c <= 'Z')
-			v = c - 'A';
-		else if (c >= 'a' && c <= 'z')
-			v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9')
-			v = c - '0' + 52;
-		else if (c == '+' || c == '-')
-			v = 62;
-		else if (c == '/' || c == '_')
-			v = 63;
-		else if (c == '=')
-			break;
-		else {
-			free(buf);
-			return false;
-		}
-		acc = (acc << 6) | (unsigned) v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[o++] = (unsigned char) ((acc >> bits) & 0xff);
-		}
-	}
+	unsigned char *buf;
+	size_t         o;
+	if (!mcf_base64_decode(tok, n, &buf, &o))
+		return false;
 	json_error_t e;
 	json_t *j = json_loadb((const char *) buf, o, JSON_ALLOW_NUL, &e);
 	free(buf);

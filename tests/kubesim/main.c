@@ -21,6 +21,7 @@
 
 #include "alloc.h"
 #include "api.h"
+#include "base64.h"
 #include "duration.h"
 #include "faults.h"
 #include "flags.h"
@@ -84,28 +85,6 @@ read_file(const char *path, size_t *len)
 	return buf;
 }
 
-static char *
-base64(const char *in, size_t n)
-{
-	static const char tbl[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char  *out = mcf_malloc(4 * (n / 3 + 1) + 1);
-	size_t o   = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned char) in[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned char) in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (unsigned char) in[i + 2];
-		out[o++] = tbl[(v >> 18) & 63];
-		out[o++] = tbl[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? tbl[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return out;
-}
-
 /* A kubeconfig for the core API: context "kubesim", namespace default;
  * with TLS the serving certificate is the trusted CA. */
 static int
@@ -117,7 +96,7 @@ write_kubeconfig(const char *path, const char *url, const char *cert)
 		char  *pem = read_file(cert, &n);
 		if (pem == NULL)
 			return -1;
-		char *b64 = base64(pem, n);
+		char *b64 = mcf_base64_encode(pem, n);
 		ca        = mcf_asprintf("    certificate-authority-data: %s\n",
 			   b64);
 		free(b64);

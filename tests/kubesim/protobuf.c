@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "base64.h"
 
 typedef struct pb {
 	const unsigned char *p;
@@ -92,28 +93,6 @@ str_of(const pb_field *f)
 	return json_stringn((const char *) f->data, f->len);
 }
 
-static char *
-b64(const unsigned char *in, size_t n)
-{
-	static const char tbl[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char  *out = mcf_malloc(4 * (n / 3 + 1) + 1);
-	size_t o   = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = in[i] << 16;
-		if (i + 1 < n)
-			v |= in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[o++] = tbl[(v >> 18) & 63];
-		out[o++] = tbl[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? tbl[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return out;
-}
-
 /* A map entry {1: key, 2: value} into `obj`; bytes values base64. */
 static bool
 map_entry(const pb_field *f, json_t *obj, bool bytes)
@@ -136,7 +115,7 @@ map_entry(const pb_field *f, json_t *obj, bool bytes)
 		} else if (e.num == 2) {
 			json_decref(val);
 			if (bytes) {
-				char *enc = b64(e.data, e.len);
+				char *enc = mcf_base64_encode(e.data, e.len);
 				val       = json_string(enc);
 				free(enc);
 			} else {
