@@ -5,8 +5,8 @@
  * plus the Milo planes of §5.3 and the CRD and discovery additions of
  * part 1.
  *
- * Each test gets a fresh ks_sim built exactly as kubesim's main.c builds
- * it, listening on 127.0.0.1 port 0, with ks_httpd_run() in its own thread.
+ * Each test gets a fresh ks_sim (tests/ks_fixture.c) built exactly as
+ * kubesim's main.c builds it, listening on 127.0.0.1 port 0, with ks_httpd_run() in its own thread.
  * The test thread drives it over HTTP with libcurl: one easy handle (kept
  * alive between requests) for ordinary requests, and one multi handle per
  * watch stream, whose received bytes are split into JSON lines as they
@@ -49,6 +49,8 @@
 #include "store.h"
 #include "watch.h"
 
+#include "ks_fixture.h"
+
 #define MILO_GV "/apis/resourcemanager.miloapis.com/v1alpha1"
 #define PROJECTS MILO_GV "/projects"
 #define PCPS "/apis/infrastructure.miloapis.com/v1alpha1/projectcontrolplanes"
@@ -63,94 +65,72 @@
 	"latest version and try again"
 #define BOOKMARK_MS 300
 
-static int timeout_scale = 1;
+/* Short local names for the shared fixture (tests/ks_fixture.h). */
+typedef ks_fx       fx;
+typedef ks_fx_resp  resp;
+typedef ks_fx_dbuf  dbuf;
+typedef ks_fx_watch wstream;
 
-/* --- time ------------------------------------------------------------ */
+#define timeout_scale ks_fx_timeout_scale()
+#define now_ms ks_fx_now_ms
+#define deadline ks_fx_deadline
+#define sleep_ms ks_fx_sleep_ms
+#define J ks_fx_json_at
+#define JS ks_fx_json_str
+#define JI ks_fx_json_int
+#define nz ks_fx_nz
+#define rv_num ks_fx_rv_num
+#define keep_str ks_fx_keep_str
+#define S ks_fx_str
+#define Q ks_fx_quote
+#define D ks_fx_dump
+#define expect_at ks_fx_expect_at
+#define expect_code_at ks_fx_expect_code_at
+#define expect_str_at ks_fx_expect_str_at
+#define expect_status_at ks_fx_expect_status_at
+#define MSG_EXACT KS_FX_MSG_EXACT
+#define EXPECT KS_FX_EXPECT
+#define EXPECT_CODE KS_FX_EXPECT_CODE
+#define EXPECT_STR KS_FX_EXPECT_STR
+#define EXPECT_JS KS_FX_EXPECT_JS
+#define EXPECT_INT KS_FX_EXPECT_INT
+#define EXPECT_STATUS KS_FX_EXPECT_STATUS
+#define EXPECT_STATUS_PREFIX KS_FX_EXPECT_STATUS_PREFIX
+#define NEED_CODE KS_FX_NEED_CODE
+#define NEED KS_FX_NEED
+#define finish ks_fx_finish
+#define GET ks_fx_get
+#define POST ks_fx_post
+#define PUT ks_fx_put
+#define MERGE ks_fx_merge
+#define header_in ks_fx_header_in
+#define header ks_fx_header
+#define watch_open ks_fx_watch_open
+#define watch_close ks_fx_watch_close
+#define watch_wait ks_fx_watch_wait
+#define watch_wait_done ks_fx_watch_wait_done
+#define ev ks_fx_ev
+#define ev_type ks_fx_ev_type
+#define ev_summary ks_fx_ev_summary
+#define copy_of ks_fx_copy
+#define EXPECT_STATUS_CONTAINS KS_FX_EXPECT_STATUS_CONTAINS
+#define DEL ks_fx_del
+#define watch_idle ks_fx_watch_idle
+#define ev_name ks_fx_ev_name
+#define ev_rv ks_fx_ev_rv
 
-static int64_t
-now_ms(void)
+static resp *
+GET_ACCEPT(fx *f, const char *path, const char *accept)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	ks_fx_ropt o = { .accept = accept };
+	return ks_fx_req_ok(f, &o, "GET", path, NULL);
 }
 
-/* A deadline `ms` from now, stretched under the sanitizers. */
-static int64_t
-deadline(int ms)
+static resp *
+PATCH(fx *f, const char *path, const char *ctype, const char *body)
 {
-	return now_ms() + (int64_t) ms * timeout_scale;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-/* --- buffers and JSON access ------------------------------------------ */
-
-typedef struct dbuf {
-	char  *p;
-	size_t len;
-} dbuf;
-
-static void
-dbuf_add(dbuf *b, const void *p, size_t n)
-{
-	b->p = mcf_realloc(b->p, b->len + n + 1);
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-/* Value at a dotted path; a numeric segment indexes an array.  Borrowed;
- * NULL when anything on the way is missing. */
-static json_t *
-J(const json_t *root, const char *path)
-{
-	const json_t *cur = root;
-	const char   *p   = path;
-	char          seg[256];
-	while (cur != NULL && *p != '\0') {
-		const char *e = strchr(p, '.');
-		size_t      n = e ? (size_t) (e - p) : strlen(p);
-		snprintf(seg, sizeof(seg), "%.*s", (int) n, p);
-		if (json_is_array(cur) && isdigit((unsigned char) seg[0]))
-			cur = json_array_get(cur, (size_t) atoi(seg));
-		else
-			cur = json_object_get(cur, seg);
-		p = e ? e + 1 : p + n;
-	}
-	return (json_t *) cur;
-}
-
-static const char *
-JS(const json_t *root, const char *path)
-{
-	return json_string_value(J(root, path));
-}
-
-/* Integer at `path`, or -1 when absent or not an integer. */
-static long long
-JI(const json_t *root, const char *path)
-{
-	json_t *v = J(root, path);
-	return json_is_integer(v) ? (long long) json_integer_value(v) : -1;
-}
-
-/* `s`, or `dflt` when it is NULL. */
-static const char *
-nz(const char *s, const char *dflt)
-{
-	return s != NULL ? s : dflt;
-}
-
-static uint64_t
-rv_num(const char *s)
-{
-	return s ? strtoull(s, NULL, 10) : 0;
+	ks_fx_ropt o = { .ctype = ctype };
+	return ks_fx_req_ok(f, &o, "PATCH", path, body);
 }
 
 /* The condition of `type` in obj.status.conditions, or NULL. */
@@ -181,80 +161,15 @@ array_has_str(const json_t *arr, const char *s)
 
 /* --- the fixture ------------------------------------------------------ */
 
-typedef struct resp {
-	char        *what; /* "METHOD PATH" */
-	long         code;
-	dbuf         body;
-	dbuf         head;
-	json_t      *j; /* parsed body or NULL */
-	struct resp *next;
-} resp;
-
-typedef struct wstream wstream;
-
-typedef struct fx {
-	ks_sim    s;
-	pthread_t th;
-	bool      running;
-	char      base[64];
-	CURL     *curl;
-	resp     *resps;   /* every response, freed at teardown */
-	wstream  *watches; /* open watch streams */
-	char    **strs;    /* arena of strings */
-	size_t    nstrs;
-	json_t   *keep;  /* JSON values kept until teardown */
-	int       nfail; /* soft expectations broken */
-} fx;
-
-static void *
-server_main(void *arg)
-{
-	fx *f  = arg;
-	int rc = ks_httpd_run(f->s.httpd);
-	if (rc != MCF_OK)
-		fprintf(stderr, "ks_httpd_run: %s\n", mcf_strerror(rc));
-	return NULL;
-}
-
-/* Builds the ks_sim as kubesim's main() does; `milo_ms` >= 0 also runs the
- * simulated Milo controller with that delay. */
+/* A fresh kubesim per test, requests on one keep-alive handle; `milo_ms`
+ * >= 0 also runs the simulated Milo controller with that delay. */
 static int
 fx_setup(void **state, int64_t milo_ms)
 {
-	fx *f    = mcf_calloc(1, sizeof(*f));
-	f->s.opt = (ks_sim_options) {
-		.bookmark_ms       = BOOKMARK_MS,
-		.watch_timeout_ms  = 30 * 60 * 1000,
-		.ready_after_ms    = milo_ms,
-		.history           = 10000,
-		.rv0_ignores_limit = true,
-		.legacy_discovery  = false,
-		.gitversion        = "v1.32.4",
-		.request_log       = 10000,
-	};
-	f->s.reqlog = json_array();
-	f->keep     = json_array();
-	if (ks_store_create(&f->s.store, f->s.opt.history) != 0)
-		fail_msg("ks_store_create failed");
-	ks_httpd_config hc       = { .listen = "127.0.0.1:0",
-		      .handler               = ks_api_handle,
-		      .handler_arg           = &f->s };
-	char            err[256] = "";
-	int rc = ks_httpd_create(&f->s.httpd, &hc, err, sizeof(err));
-	if (rc != MCF_OK)
-		fail_msg("ks_httpd_create: %s: %s", mcf_strerror(rc), err);
-	f->s.hub = ks_watchhub_create(&f->s);
-	ks_ops_init(&f->s);
-	if (f->s.opt.ready_after_ms >= 0)
-		f->s.milo = ks_milo_create(&f->s, f->s.opt.ready_after_ms);
-	ks_ops_seed_plane(&f->s, ks_store_root(f->s.store));
-	snprintf(f->base, sizeof(f->base), "%s://127.0.0.1:%d",
-	    ks_httpd_scheme(f->s.httpd), ks_httpd_port(f->s.httpd));
-	f->curl = curl_easy_init();
-	assert_non_null(f->curl);
-	assert_int_equal(pthread_create(&f->th, NULL, server_main, f), 0);
-	f->running = true;
-	*state     = f;
+	ks_fx_options o = { .srv = { .bookmark_ms = BOOKMARK_MS,
+		                .ready_after_ms       = milo_ms },
+		.name                               = "ks_api_test.c" };
+	*state = ks_fx_create(&o);
 	return 0;
 }
 
@@ -270,390 +185,14 @@ setup_milo(void **state)
 	return fx_setup(state, 0);
 }
 
-static void watch_close(wstream *w);
-
 static int
 teardown(void **state)
 {
-	fx *f = *state;
-	while (f->watches != NULL)
-		watch_close(f->watches);
-	curl_easy_cleanup(f->curl);
-	if (f->running) {
-		ks_httpd_stop(f->s.httpd);
-		pthread_join(f->th, NULL);
-	}
-	ks_milo_destroy(f->s.milo);
-	ks_ops_fini(&f->s);
-	ks_httpd_destroy(f->s.httpd);
-	ks_watchhub_destroy(f->s.hub);
-	ks_store_destroy(f->s.store);
-	json_decref(f->s.reqlog);
-	while (f->resps != NULL) {
-		resp *r  = f->resps;
-		f->resps = r->next;
-		free(r->what);
-		free(r->body.p);
-		free(r->head.p);
-		json_decref(r->j);
-		free(r);
-	}
-	for (size_t i = 0; i < f->nstrs; i++)
-		free(f->strs[i]);
-	free(f->strs);
-	json_decref(f->keep);
-	free(f);
+	ks_fx_destroy(*state);
 	return 0;
 }
 
-/* --- strings ---------------------------------------------------------- */
-
-static const char *
-keep_str(fx *f, char *s)
-{
-	f->strs = mcf_realloc(f->strs, (f->nstrs + 1) * sizeof(*f->strs));
-	f->strs[f->nstrs++] = s;
-	return s;
-}
-
-/* printf into a string freed at teardown. */
-static const char *S(fx *f, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static const char *
-S(fx *f, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = mcf_vasprintf(fmt, ap);
-	va_end(ap);
-	return keep_str(f, s);
-}
-
-/* Like S, then every ' becomes " (JSON bodies without escapes). */
-static const char *Q(fx *f, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static const char *
-Q(fx *f, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = mcf_vasprintf(fmt, ap);
-	va_end(ap);
-	for (char *p = s; *p != '\0'; p++)
-		if (*p == '\'')
-			*p = '"';
-	return keep_str(f, s);
-}
-
-/* Compact JSON text of `v`, freed at teardown. */
-static const char *
-D(fx *f, const json_t *v)
-{
-	return keep_str(f, mcf_json_dump(v));
-}
-
-/* A deep copy of `v` freed at teardown. */
-static json_t *
-copy_of(fx *f, const json_t *v)
-{
-	json_t *c = json_deep_copy(v);
-	assert_non_null(c);
-	json_array_append_new(f->keep, c);
-	return c;
-}
-
-/* --- expectations ----------------------------------------------------- */
-
-static void
-report(fx *f, int line, const resp *r, const char *fmt, va_list ap)
-{
-	char msg[1024];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(
-	    stderr, "  ks_api_test.c:%d: EXPECTATION FAILED: %s\n", line, msg);
-	if (r != NULL)
-		fprintf(stderr, "    request: %s\n    reply: %ld %.*s\n",
-		    r->what, r->code,
-		    r->body.len > 700 ? 700 : (int) r->body.len,
-		    r->body.p ? r->body.p : "");
-	f->nfail++;
-}
-
-static bool expect_at(fx *f, int line, const resp *r, bool ok, const char *fmt,
-    ...) __attribute__((format(printf, 5, 6)));
-
-static bool
-expect_at(fx *f, int line, const resp *r, bool ok, const char *fmt, ...)
-{
-	if (ok)
-		return true;
-	va_list ap;
-	va_start(ap, fmt);
-	report(f, line, r, fmt, ap);
-	va_end(ap);
-	return false;
-}
-
-#define EXPECT(f, r, cond, ...)                                               \
-	expect_at((f), __LINE__, (r), (cond), __VA_ARGS__)
-
-static bool
-expect_code_at(fx *f, int line, const resp *r, long code)
-{
-	return expect_at(
-	    f, line, r, r->code == code, "HTTP %ld, want %ld", r->code, code);
-}
-#define EXPECT_CODE(f, r, c) expect_code_at((f), __LINE__, (r), (c))
-
-static bool
-expect_str_at(fx *f, int line, const resp *r, const char *what,
-    const char *got, const char *want)
-{
-	bool ok = got != NULL && want != NULL ? strcmp(got, want) == 0
-	                                      : got == want;
-	return expect_at(f, line, r, ok, "%s = %s%s%s, want %s%s%s", what,
-	    got ? "\"" : "", got ? got : "(null)", got ? "\"" : "",
-	    want ? "\"" : "", want ? want : "(null)", want ? "\"" : "");
-}
-#define EXPECT_STR(f, r, got, want)                                           \
-	expect_str_at((f), __LINE__, (r), #got, (got), (want))
-/* JSON string at `path` of the response body. */
-#define EXPECT_JS(f, r, path, want)                                           \
-	expect_str_at((f), __LINE__, (r), path, JS((r)->j, path), (want))
-
-static bool
-expect_int_at(fx *f, int line, const resp *r, const char *what, long long got,
-    long long want)
-{
-	return expect_at(
-	    f, line, r, got == want, "%s = %lld, want %lld", what, got, want);
-}
-#define EXPECT_INT(f, r, got, want)                                           \
-	expect_int_at(                                                        \
-	    (f), __LINE__, (r), #got, (long long) (got), (long long) (want))
-
-/* A Status reply: code, kind, apiVersion, status Failure, reason, code
- * field, and the message (exact, or as a prefix/substring). */
-enum msg_match { MSG_ANY, MSG_EXACT, MSG_PREFIX, MSG_CONTAINS };
-
-static bool
-expect_status_at(fx *f, int line, const resp *r, long code, const char *reason,
-    enum msg_match mm, const char *msg)
-{
-	bool ok = expect_code_at(f, line, r, code);
-	ok &= expect_at(
-	    f, line, r, json_is_object(r->j), "body is not a JSON object");
-	if (!json_is_object(r->j))
-		return false;
-	ok &= expect_str_at(f, line, r, "kind", JS(r->j, "kind"), "Status");
-	ok &= expect_str_at(
-	    f, line, r, "apiVersion", JS(r->j, "apiVersion"), "v1");
-	ok &= expect_str_at(
-	    f, line, r, "status", JS(r->j, "status"), "Failure");
-	ok &= expect_str_at(f, line, r, "reason", JS(r->j, "reason"), reason);
-	ok &= expect_int_at(f, line, r, "code", JI(r->j, "code"), code);
-	const char *m = JS(r->j, "message");
-	switch (mm) {
-	case MSG_ANY:
-		break;
-	case MSG_EXACT:
-		ok &= expect_str_at(f, line, r, "message", m, msg);
-		break;
-	case MSG_PREFIX:
-		ok &= expect_at(f, line, r,
-		    m != NULL && strncmp(m, msg, strlen(msg)) == 0,
-		    "message \"%s\" does not start with \"%s\"",
-		    m ? m : "(null)", msg);
-		break;
-	case MSG_CONTAINS:
-		ok &= expect_at(f, line, r,
-		    m != NULL && strstr(m, msg) != NULL,
-		    "message \"%s\" does not contain \"%s\"", m ? m : "(null)",
-		    msg);
-		break;
-	}
-	return ok;
-}
-#define EXPECT_STATUS(f, r, code, reason, msg)                                \
-	expect_status_at((f), __LINE__, (r), (code), (reason),                \
-	    (msg) ? MSG_EXACT : MSG_ANY, (msg))
-#define EXPECT_STATUS_PREFIX(f, r, code, reason, msg)                         \
-	expect_status_at(                                                     \
-	    (f), __LINE__, (r), (code), (reason), MSG_PREFIX, (msg))
-#define EXPECT_STATUS_CONTAINS(f, r, code, reason, msg)                       \
-	expect_status_at(                                                     \
-	    (f), __LINE__, (r), (code), (reason), MSG_CONTAINS, (msg))
-
-/* Hard check: the test cannot go on without it. */
-static void
-need_code_at(fx *f, int line, const resp *r, long code)
-{
-	if (r->code == code)
-		return;
-	fprintf(stderr,
-	    "  ks_api_test.c:%d: REQUIRED: %s -> %ld (want %ld): "
-	    "%.*s\n",
-	    line, r->what, r->code, code,
-	    r->body.len > 700 ? 700 : (int) r->body.len,
-	    r->body.p ? r->body.p : "");
-	fail_msg("ks_api_test.c:%d: %s got %ld, want %ld (%d soft failures "
-	         "before)",
-	    line, r->what, r->code, code, f->nfail);
-}
-#define NEED_CODE(f, r, c) need_code_at((f), __LINE__, (r), (c))
-
-static void
-need_at(fx *f, int line, bool ok, const char *what)
-{
-	if (!ok)
-		fail_msg("ks_api_test.c:%d: required: %s (%d soft failures "
-		         "before)",
-		    line, what, f->nfail);
-}
-#define NEED(f, cond) need_at((f), __LINE__, (cond), #cond)
-
-/* Ends a test: fails it when any soft expectation broke. */
-static void
-finish(fx *f)
-{
-	if (f->nfail > 0)
-		fail_msg("%d expectation(s) failed (see above)", f->nfail);
-}
-
-/* --- requests --------------------------------------------------------- */
-
-static size_t
-on_data(char *p, size_t sz, size_t n, void *arg)
-{
-	dbuf_add(arg, p, sz * n);
-	return sz * n;
-}
-
-/* One request on the fixture's keep-alive handle.  `body` may be NULL;
- * `ctype` is its Content-Type; `accept` an Accept header or NULL. */
-static resp *
-req_full(fx *f, const char *method, const char *path, const char *ctype,
-    const char *body, size_t blen, const char *accept)
-{
-	resp *r  = mcf_calloc(1, sizeof(*r));
-	r->what  = mcf_asprintf("%s %s", method, path);
-	r->next  = f->resps;
-	f->resps = r;
-	CURL *c  = f->curl;
-	curl_easy_reset(c);
-	char              *url = mcf_asprintf("%s%s", f->base, path);
-	struct curl_slist *h   = NULL;
-	char              *ct = NULL, *ac = NULL;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(
-		    c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) blen);
-		ct = mcf_asprintf(
-		    "Content-Type: %s", ctype ? ctype : "application/json");
-		h = curl_slist_append(h, ct);
-	}
-	if (accept != NULL) {
-		ac = mcf_asprintf("Accept: %s", accept);
-		h  = curl_slist_append(h, ac);
-	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->head);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L * timeout_scale);
-	CURLcode rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->code);
-	curl_slist_free_all(h);
-	free(url);
-	free(ct);
-	free(ac);
-	if (rc != CURLE_OK)
-		fail_msg("%s: curl: %s", r->what, curl_easy_strerror(rc));
-	if (r->body.len > 0) {
-		json_error_t e;
-		r->j = json_loadb(r->body.p, r->body.len, 0, &e);
-	}
-	return r;
-}
-
-static resp *
-GET(fx *f, const char *path)
-{
-	return req_full(f, "GET", path, NULL, NULL, 0, NULL);
-}
-
-static resp *
-GET_ACCEPT(fx *f, const char *path, const char *accept)
-{
-	return req_full(f, "GET", path, NULL, NULL, 0, accept);
-}
-
-static resp *
-POST(fx *f, const char *path, const char *body)
-{
-	return req_full(f, "POST", path, NULL, body, strlen(body), NULL);
-}
-
-static resp *
-PUT(fx *f, const char *path, const char *body)
-{
-	return req_full(f, "PUT", path, NULL, body, strlen(body), NULL);
-}
-
-static resp *
-PATCH(fx *f, const char *path, const char *ctype, const char *body)
-{
-	return req_full(f, "PATCH", path, ctype, body, strlen(body), NULL);
-}
-
-static resp *
-MERGE(fx *f, const char *path, const char *body)
-{
-	return PATCH(f, path, "application/merge-patch+json", body);
-}
-
-static resp *
-DEL(fx *f, const char *path, const char *body)
-{
-	return req_full(
-	    f, "DELETE", path, NULL, body, body ? strlen(body) : 0, NULL);
-}
-
-/* Value of response header `name` (last occurrence), copied into the
- * arena, or NULL. */
-static const char *
-header_in(fx *f, const dbuf *head, const char *name)
-{
-	const char *found = NULL;
-	size_t      flen  = 0;
-	size_t      nl    = strlen(name);
-	const char *p     = head->p;
-	while (p != NULL && *p != '\0') {
-		const char *e = strstr(p, "\r\n");
-		size_t      n = e ? (size_t) (e - p) : strlen(p);
-		if (n > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-			found = p + nl + 1;
-			while (*found == ' ')
-				found++;
-			flen = n - (size_t) (found - p);
-		}
-		p = e ? e + 2 : p + n;
-	}
-	return found ? S(f, "%.*s", (int) flen, found) : NULL;
-}
-
-static const char *
-header(fx *f, const resp *r, const char *name)
-{
-	return header_in(f, &r->head, name);
-}
+/* --- the API used by the tests ---------------------------------------- */
 
 /* The plane's resourceVersion counter as a list reports it. `pfx` is ""
  * for the root or a project prefix. */
@@ -750,200 +289,6 @@ names_of(fx *f, const resp *r)
 static resp *poll_until(
     fx *f, const char *path, bool (*pred)(const resp *), int ms);
 static bool is_404(const resp *r);
-
-/* --- watch streams ---------------------------------------------------- */
-
-struct wstream {
-	fx                *f;
-	CURLM             *m;
-	CURL              *e;
-	char              *url;
-	struct curl_slist *h;
-	dbuf               data;
-	dbuf               head;   /* response headers */
-	size_t             off;    /* bytes already split into lines */
-	json_t            *events; /* every line, parsed */
-	int                bad;    /* lines that were not JSON objects */
-	bool               done;
-	CURLcode           result;
-	long               code;
-	int64_t            opened_ms;
-	int64_t            done_ms;
-	wstream           *next;
-};
-
-static size_t
-on_watch_data(char *p, size_t sz, size_t n, void *arg)
-{
-	wstream *w = arg;
-	dbuf_add(&w->data, p, sz * n);
-	for (;;) {
-		char *nl
-		    = memchr(w->data.p + w->off, '\n', w->data.len - w->off);
-		if (nl == NULL)
-			break;
-		size_t       len = (size_t) (nl - (w->data.p + w->off));
-		json_error_t e;
-		json_t      *j = json_loadb(w->data.p + w->off, len, 0, &e);
-		if (!json_is_object(j)) {
-			w->bad++;
-			json_decref(j);
-			j = json_pack("{s:s}", "bad", "line");
-		}
-		json_array_append_new(w->events, j);
-		w->off += len + 1;
-	}
-	return sz * n;
-}
-
-static void
-watch_pump(wstream *w, int wait_ms)
-{
-	int running = 0;
-	if (w->done)
-		return;
-	curl_multi_perform(w->m, &running);
-	if (running > 0) {
-		curl_multi_poll(w->m, NULL, 0, wait_ms, NULL);
-		curl_multi_perform(w->m, &running);
-	}
-	if (w->code == 0)
-		curl_easy_getinfo(w->e, CURLINFO_RESPONSE_CODE, &w->code);
-	int      q;
-	CURLMsg *msg;
-	while ((msg = curl_multi_info_read(w->m, &q)) != NULL) {
-		if (msg->msg == CURLMSG_DONE) {
-			w->done    = true;
-			w->done_ms = now_ms();
-			w->result  = msg->data.result;
-			curl_easy_getinfo(
-			    w->e, CURLINFO_RESPONSE_CODE, &w->code);
-		}
-	}
-}
-
-/* Opens a watch and returns once its response headers arrived (so the
- * server has registered it) or the request finished. */
-static wstream *
-watch_open(fx *f, const char *path)
-{
-	wstream *w   = mcf_calloc(1, sizeof(*w));
-	w->f         = f;
-	w->events    = json_array();
-	w->next      = f->watches;
-	f->watches   = w;
-	w->url       = mcf_asprintf("%s%s", f->base, path);
-	w->m         = curl_multi_init();
-	w->e         = curl_easy_init();
-	w->opened_ms = now_ms();
-	curl_easy_setopt(w->e, CURLOPT_URL, w->url);
-	curl_easy_setopt(w->e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(w->e, CURLOPT_WRITEFUNCTION, on_watch_data);
-	curl_easy_setopt(w->e, CURLOPT_WRITEDATA, w);
-	curl_easy_setopt(w->e, CURLOPT_HEADERFUNCTION, on_data);
-	curl_easy_setopt(w->e, CURLOPT_HEADERDATA, &w->head);
-	curl_easy_setopt(w->e, CURLOPT_TIMEOUT_MS, 60000L * timeout_scale);
-	curl_multi_add_handle(w->m, w->e);
-	int64_t end = deadline(5000);
-	while (!w->done && w->code == 0 && now_ms() < end)
-		watch_pump(w, 20);
-	if (!w->done && w->code == 0)
-		fail_msg("watch %s: no response headers", path);
-	return w;
-}
-
-static void
-watch_close(wstream *w)
-{
-	fx *f = w->f;
-	for (wstream **pp = &f->watches; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == w) {
-			*pp = w->next;
-			break;
-		}
-	}
-	curl_multi_remove_handle(w->m, w->e);
-	curl_easy_cleanup(w->e);
-	curl_multi_cleanup(w->m);
-	curl_slist_free_all(w->h);
-	free(w->url);
-	free(w->data.p);
-	free(w->head.p);
-	json_decref(w->events);
-	free(w);
-}
-
-/* Waits until `n` events arrived, the stream ended or `ms` passed;
- * returns the number of events. */
-static size_t
-watch_wait(wstream *w, size_t n, int ms)
-{
-	int64_t end = deadline(ms);
-	while (json_array_size(w->events) < n && !w->done && now_ms() < end)
-		watch_pump(w, 20);
-	return json_array_size(w->events);
-}
-
-/* Keeps reading for `ms` (to prove that nothing more arrives). */
-static size_t
-watch_idle(wstream *w, int ms)
-{
-	int64_t end = now_ms() + ms;
-	while (!w->done && now_ms() < end)
-		watch_pump(w, 20);
-	return json_array_size(w->events);
-}
-
-static bool
-watch_wait_done(wstream *w, int ms)
-{
-	int64_t end = deadline(ms);
-	while (!w->done && now_ms() < end)
-		watch_pump(w, 20);
-	return w->done;
-}
-
-static json_t *
-ev(const wstream *w, size_t i)
-{
-	return json_array_get(w->events, i);
-}
-
-static const char *
-ev_type(const wstream *w, size_t i)
-{
-	return JS(ev(w, i), "type");
-}
-
-static const char *
-ev_name(const wstream *w, size_t i)
-{
-	return JS(ev(w, i), "object.metadata.name");
-}
-
-static uint64_t
-ev_rv(const wstream *w, size_t i)
-{
-	return rv_num(JS(ev(w, i), "object.metadata.resourceVersion"));
-}
-
-/* "TYPE:name TYPE:name" of the events, for messages. */
-static const char *
-ev_summary(fx *f, const wstream *w)
-{
-	char *out = mcf_strdup("");
-	for (size_t i = 0; i < json_array_size(w->events); i++) {
-		char *n = mcf_asprintf("%s%s%s:%s", out, i ? " " : "",
-		    ev_type(w, i) ? ev_type(w, i) : "?",
-		    ev_name(w, i)
-		        ? ev_name(w, i)
-		        : (nz(JS(ev(w, i), "object.metadata.resourceVersion"),
-		            "-")));
-		free(out);
-		out = n;
-	}
-	return keep_str(f, out);
-}
 
 /* ===================================================================== */
 /* Bad input                                                              */
@@ -1160,8 +505,7 @@ test_api_oversized_body_413(void **state)
 	memset(body + n, 'x', pad);
 	memcpy(body + n + pad, "\"}}", 4);
 	keep_str(f, body);
-	resp *r = req_full(f, "POST", cm_path(f, "", "default", NULL), NULL,
-	    body, strlen(body), NULL);
+	resp *r = POST(f, cm_path(f, "", "default", NULL), body);
 	EXPECT_STATUS(f, r, 413, "RequestEntityTooLarge", NULL);
 	EXPECT_INT(f, NULL, plane_rv(f, ""), before);
 	r = GET(f, cm_path(f, "", "default", "big"));
@@ -3546,7 +2890,7 @@ test_api_discovery(void **state)
 	EXPECT_JS(f, r, "kind", "APIVersions");
 	EXPECT_JS(f, r, "versions.0", "v1");
 	EXPECT_JS(f, r, "serverAddressByClientCIDRs.0.serverAddress",
-	    S(f, "127.0.0.1:%d", ks_httpd_port(f->s.httpd)));
+	    S(f, "127.0.0.1:%d", ks_httpd_port(f->v->s.httpd)));
 	r = GET(f, "/api/v1");
 	EXPECT_JS(f, r, "kind", "APIResourceList");
 	EXPECT_JS(f, r, "groupVersion", "v1");
@@ -3627,24 +2971,6 @@ test_api_version_and_health(void **state)
 }
 
 /* --------------------------------------------------------------------- */
-
-static int
-group_setup(void **state)
-{
-	(void) state;
-	const char *sc = getenv("MCF_TEST_TIMEOUT_SCALE");
-	if (sc != NULL && atoi(sc) > 0)
-		timeout_scale = atoi(sc);
-	return curl_global_init(CURL_GLOBAL_ALL) == CURLE_OK ? 0 : -1;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void) state;
-	curl_global_cleanup();
-	return 0;
-}
 
 /* A table row: human-readable name, function, per-test fixture. */
 #define T(name, fn)                                                           \
@@ -3777,5 +3103,5 @@ main(void)
 		    test_api_version_and_health),
 	};
 	return cmocka_run_group_tests_name(
-	    "ks_api", tests, group_setup, group_teardown);
+	    "ks_api", tests, ks_fx_group_setup, ks_fx_group_teardown);
 }

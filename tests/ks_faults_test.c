@@ -5,8 +5,8 @@
  * management, and /_sim/touch, /_sim/bookmark, /_sim/restart, /_sim/load
  * and /_sim/clock.
  *
- * Each test gets a fresh ks_sim built exactly as kubesim's main.c builds
- * it (fault rules included, with a fixed --seed), listening on 127.0.0.1
+ * Each test gets a fresh ks_sim (tests/ks_fixture.c) built exactly as
+ * kubesim's main.c builds it (fault rules included, with a fixed --seed), listening on 127.0.0.1
  * port 0, with ks_httpd_run() in its own thread.  The test thread drives it
  * with libcurl: every request on a fresh connection (so an injected reset
  * or hang cannot be retried by curl on a reused one), one multi handle per
@@ -59,6 +59,8 @@
 #include "store.h"
 #include "watch.h"
 
+#include "ks_fixture.h"
+
 #define MILO_GV "/apis/resourcemanager.miloapis.com/v1alpha1"
 #define PROJECTS MILO_GV "/projects"
 #define SEED 4242
@@ -67,209 +69,90 @@
 	"The provided continue parameter is too old to display a consistent " \
 	"list result."
 
-static int timeout_scale = 1;
+/* Short local names for the shared fixture (tests/ks_fixture.h). */
+typedef ks_fx       fx;
+typedef ks_fx_resp  resp;
+typedef ks_fx_dbuf  dbuf;
+typedef ks_fx_watch wstream;
 
-/* --- time ------------------------------------------------------------ */
+#define timeout_scale ks_fx_timeout_scale()
+#define now_ms ks_fx_now_ms
+#define deadline ks_fx_deadline
+#define sleep_ms ks_fx_sleep_ms
+#define J ks_fx_json_at
+#define JS ks_fx_json_str
+#define JI ks_fx_json_int
+#define nz ks_fx_nz
+#define rv_num ks_fx_rv_num
+#define keep_str ks_fx_keep_str
+#define S ks_fx_str
+#define Q ks_fx_quote
+#define D ks_fx_dump
+#define EXPECT KS_FX_EXPECT
+#define EXPECT_CODE KS_FX_EXPECT_CODE
+#define EXPECT_STR KS_FX_EXPECT_STR
+#define EXPECT_JS KS_FX_EXPECT_JS
+#define EXPECT_INT KS_FX_EXPECT_INT
+#define EXPECT_STATUS KS_FX_EXPECT_STATUS
+#define EXPECT_STATUS_PREFIX KS_FX_EXPECT_STATUS_PREFIX
+#define NEED_CODE KS_FX_NEED_CODE
+#define NEED KS_FX_NEED
+#define finish ks_fx_finish
+#define GET ks_fx_get
+#define POST ks_fx_post
+#define PUT ks_fx_put
+#define MERGE ks_fx_merge
+#define header_in ks_fx_header_in
+#define header ks_fx_header
+#define watch_open ks_fx_watch_open
+#define watch_close ks_fx_watch_close
+#define watch_wait ks_fx_watch_wait
+#define watch_wait_done ks_fx_watch_wait_done
+#define ev ks_fx_ev
+#define ev_type ks_fx_ev_type
+#define ev_summary ks_fx_ev_summary
+typedef ks_fx_ropt ropt;
+typedef ks_fx_srv  srv;
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A deadline `ms` from now, stretched under the sanitizers. */
-static int64_t
-deadline(int ms)
-{
-	return now_ms() + (int64_t) ms * timeout_scale;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-/* --- buffers and JSON access ------------------------------------------ */
-
-typedef struct dbuf {
-	char  *p;
-	size_t len;
-} dbuf;
-
-static void
-dbuf_add(dbuf *b, const void *p, size_t n)
-{
-	b->p = mcf_realloc(b->p, b->len + n + 1);
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-/* Value at a dotted path; a numeric segment indexes an array. Borrowed. */
-static json_t *
-J(const json_t *root, const char *path)
-{
-	const json_t *cur = root;
-	const char   *p   = path;
-	char          seg[256];
-	while (cur != NULL && *p != '\0') {
-		const char *e = strchr(p, '.');
-		size_t      n = e ? (size_t) (e - p) : strlen(p);
-		snprintf(seg, sizeof(seg), "%.*s", (int) n, p);
-		if (json_is_array(cur) && isdigit((unsigned char) seg[0]))
-			cur = json_array_get(cur, (size_t) atoi(seg));
-		else
-			cur = json_object_get(cur, seg);
-		p = e ? e + 1 : p + n;
-	}
-	return (json_t *) cur;
-}
-
-static const char *
-JS(const json_t *root, const char *path)
-{
-	return json_string_value(J(root, path));
-}
-
-/* Integer at `path`, or -1 when absent or not an integer. */
-static long long
-JI(const json_t *root, const char *path)
-{
-	json_t *v = J(root, path);
-	return json_is_integer(v) ? (long long) json_integer_value(v) : -1;
-}
-
-static const char *
-nz(const char *s, const char *dflt)
-{
-	return s != NULL ? s : dflt;
-}
-
-static uint64_t
-rv_num(const char *s)
-{
-	return s ? strtoull(s, NULL, 10) : 0;
-}
-
-/* --- the server ------------------------------------------------------- */
-
-/* One in-process kubesim, built as main.c builds it. */
-typedef struct srv {
-	ks_sim    s;
-	pthread_t th;
-	char      base[64];
-} srv;
-
-static void *
-server_main(void *arg)
-{
-	srv *v  = arg;
-	int  rc = ks_httpd_run(v->s.httpd);
-	if (rc != MCF_OK)
-		fprintf(stderr, "ks_httpd_run: %s\n", mcf_strerror(rc));
-	return NULL;
-}
-
-static srv *
-srv_start(uint64_t seed, int64_t bookmark_ms)
-{
-	srv *v   = mcf_calloc(1, sizeof(*v));
-	v->s.opt = (ks_sim_options) {
-		.bookmark_ms       = bookmark_ms,
-		.watch_timeout_ms  = 30 * 60 * 1000,
-		.ready_after_ms    = -1,
-		.history           = 10000,
-		.rv0_ignores_limit = true,
-		.legacy_discovery  = false,
-		.table             = true,
-		.gitversion        = "v1.32.4",
-		.request_log       = 10000,
-	};
-	v->s.reqlog = json_array();
-	v->s.faults = ks_faults_create(seed);
-	if (ks_store_create(&v->s.store, v->s.opt.history) != 0)
-		fail_msg("ks_store_create failed");
-	ks_httpd_config hc       = { .listen = "127.0.0.1:0",
-		      .handler               = ks_api_handle,
-		      .handler_arg           = &v->s };
-	char            err[256] = "";
-	int rc = ks_httpd_create(&v->s.httpd, &hc, err, sizeof(err));
-	if (rc != MCF_OK)
-		fail_msg("ks_httpd_create: %s: %s", mcf_strerror(rc), err);
-	v->s.hub = ks_watchhub_create(&v->s);
-	ks_ops_init(&v->s);
-	ks_ops_seed_plane(&v->s, ks_store_root(v->s.store));
-	snprintf(v->base, sizeof(v->base), "%s://127.0.0.1:%d",
-	    ks_httpd_scheme(v->s.httpd), ks_httpd_port(v->s.httpd));
-	assert_int_equal(pthread_create(&v->th, NULL, server_main, v), 0);
-	return v;
-}
-
-/* Stops the loop and frees everything in main.c's order. */
-static void
-srv_stop(srv *v)
-{
-	if (v == NULL)
-		return;
-	ks_httpd_stop(v->s.httpd);
-	pthread_join(v->th, NULL);
-	ks_milo_destroy(v->s.milo);
-	ks_ops_fini(&v->s);
-	ks_httpd_destroy(v->s.httpd);
-	ks_watchhub_destroy(v->s.hub);
-	ks_store_destroy(v->s.store);
-	ks_faults_destroy(v->s.faults);
-	json_decref(v->s.reqlog);
-	free(v);
-}
+#define kept ks_fx_kept
+#define esc ks_fx_escape
+#define request ks_fx_request
+#define DEL(f, path) ks_fx_del((f), (path), NULL)
+#define EXPECT_STATUS_OBJ KS_FX_EXPECT_STATUS_OBJ
+#define MSG_ANY KS_FX_MSG_ANY
+#define MSG_EXACT KS_FX_MSG_EXACT
+#define MSG_PREFIX KS_FX_MSG_PREFIX
+#define dbuf_add ks_fx_dbuf_add
+#define watch_open_ua ks_fx_watch_open_ua
+#define watch_idle_all ks_fx_watch_idle_all
 
 /* --- the fixture ------------------------------------------------------ */
 
-typedef struct resp {
-	char        *what; /* "METHOD PATH" */
-	long         code;
-	CURLcode     cres;
-	double       total_ms; /* whole exchange */
-	double       ttfb_ms;  /* until the first response byte */
-	dbuf         body;
-	dbuf         head;
-	json_t      *j; /* parsed body or NULL */
-	struct resp *next;
-} resp;
+/* A kubesim as main.c builds it with the fault rules (fixed seed) and
+ * Table output. */
+static srv *
+srv_start(uint64_t seed, int64_t bookmark_ms)
+{
+	ks_fx_srv_options o = { .bookmark_ms = bookmark_ms,
+		.ready_after_ms                 = -1,
+		.table                          = true,
+		.faults                         = true,
+		.seed                           = seed };
+	return ks_fx_srv_start(&o);
+}
 
-typedef struct wstream wstream;
-
-typedef struct rawc {
-	int          fd;
-	struct rawc *next;
-} rawc;
-
-typedef struct fx {
-	srv     *v;     /* the server of the test */
-	srv     *extra; /* a second server (seed test), or NULL */
-	CURL    *curl;
-	resp    *resps;   /* every response, freed at teardown */
-	wstream *watches; /* open watch streams */
-	rawc    *raws;    /* raw sockets */
-	char   **strs;    /* arena of strings */
-	size_t   nstrs;
-	json_t  *keep;  /* JSON values kept until teardown */
-	int      nfail; /* soft expectations broken */
-} fx;
-
+/* A fresh kubesim per test; every request on a fresh connection. */
 static int
 fx_setup(void **state, int64_t bookmark_ms)
 {
-	fx *f   = mcf_calloc(1, sizeof(*f));
-	f->keep = json_array();
-	f->v    = srv_start(SEED, bookmark_ms);
-	f->curl = curl_easy_init();
-	assert_non_null(f->curl);
-	*state = f;
+	ks_fx_options o = { .srv = { .bookmark_ms = bookmark_ms,
+		                .ready_after_ms       = -1,
+		                .table                = true,
+		                .faults               = true,
+		                .seed                 = SEED },
+		.name                               = "ks_faults_test.c",
+		.fresh                              = true };
+	*state = ks_fx_create(&o);
 	return 0;
 }
 
@@ -286,408 +169,11 @@ setup_bm(void **state)
 	return fx_setup(state, 300);
 }
 
-static void watch_close(wstream *w);
-
 static int
 teardown(void **state)
 {
-	fx *f = *state;
-	while (f->watches != NULL)
-		watch_close(f->watches);
-	while (f->raws != NULL) {
-		rawc *r = f->raws;
-		f->raws = r->next;
-		if (r->fd >= 0)
-			close(r->fd);
-		free(r);
-	}
-	curl_easy_cleanup(f->curl);
-	srv_stop(f->v);
-	srv_stop(f->extra);
-	while (f->resps != NULL) {
-		resp *r  = f->resps;
-		f->resps = r->next;
-		free(r->what);
-		free(r->body.p);
-		free(r->head.p);
-		json_decref(r->j);
-		free(r);
-	}
-	for (size_t i = 0; i < f->nstrs; i++)
-		free(f->strs[i]);
-	free(f->strs);
-	json_decref(f->keep);
-	free(f);
+	ks_fx_destroy(*state);
 	return 0;
-}
-
-/* --- strings ---------------------------------------------------------- */
-
-static const char *
-keep_str(fx *f, char *s)
-{
-	f->strs = mcf_realloc(f->strs, (f->nstrs + 1) * sizeof(*f->strs));
-	f->strs[f->nstrs++] = s;
-	return s;
-}
-
-static const char *S(fx *f, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* printf into a string freed at teardown. */
-static const char *
-S(fx *f, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = mcf_vasprintf(fmt, ap);
-	va_end(ap);
-	return keep_str(f, s);
-}
-
-static const char *Q(fx *f, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Like S, then every ' becomes " (JSON without escapes). */
-static const char *
-Q(fx *f, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = mcf_vasprintf(fmt, ap);
-	va_end(ap);
-	for (char *p = s; *p != '\0'; p++)
-		if (*p == '\'')
-			*p = '"';
-	return keep_str(f, s);
-}
-
-/* Compact JSON text of `v` ("(null)" for NULL), freed at teardown. */
-static const char *
-D(fx *f, const json_t *v)
-{
-	if (v == NULL)
-		return "(null)";
-	return keep_str(f, mcf_json_dump(v));
-}
-
-/* Keeps `v` (a new reference) until teardown; returns it. */
-static json_t *
-kept(fx *f, json_t *v)
-{
-	if (v != NULL)
-		json_array_append_new(f->keep, v);
-	return v;
-}
-
-/* Percent-encodes a query value. */
-static const char *
-esc(fx *f, const char *s)
-{
-	char *e = curl_easy_escape(f->curl, s, 0);
-	if (e == NULL)
-		fail_msg("curl_easy_escape failed");
-	const char *out = S(f, "%s", e);
-	curl_free(e);
-	return out;
-}
-
-/* --- expectations ----------------------------------------------------- */
-
-static void
-report(fx *f, int line, const resp *r, const char *fmt, va_list ap)
-{
-	char msg[1024];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(stderr, "  ks_faults_test.c:%d: EXPECTATION FAILED: %s\n",
-	    line, msg);
-	if (r != NULL)
-		fprintf(stderr,
-		    "    request: %s\n    reply: %ld (curl: %s) %.*s\n",
-		    r->what, r->code, curl_easy_strerror(r->cres),
-		    r->body.len > 700 ? 700 : (int) r->body.len,
-		    r->body.p ? r->body.p : "");
-	f->nfail++;
-}
-
-static bool expect_at(fx *f, int line, const resp *r, bool ok, const char *fmt,
-    ...) __attribute__((format(printf, 5, 6)));
-
-static bool
-expect_at(fx *f, int line, const resp *r, bool ok, const char *fmt, ...)
-{
-	if (ok)
-		return true;
-	va_list ap;
-	va_start(ap, fmt);
-	report(f, line, r, fmt, ap);
-	va_end(ap);
-	return false;
-}
-
-#define EXPECT(f, r, cond, ...)                                               \
-	expect_at((f), __LINE__, (r), (cond), __VA_ARGS__)
-
-static bool
-expect_code_at(fx *f, int line, const resp *r, long code)
-{
-	return expect_at(
-	    f, line, r, r->code == code, "HTTP %ld, want %ld", r->code, code);
-}
-#define EXPECT_CODE(f, r, c) expect_code_at((f), __LINE__, (r), (c))
-
-static bool
-expect_str_at(fx *f, int line, const resp *r, const char *what,
-    const char *got, const char *want)
-{
-	bool ok = got != NULL && want != NULL ? strcmp(got, want) == 0
-	                                      : got == want;
-	return expect_at(f, line, r, ok, "%s = %s%s%s, want %s%s%s", what,
-	    got ? "\"" : "", got ? got : "(null)", got ? "\"" : "",
-	    want ? "\"" : "", want ? want : "(null)", want ? "\"" : "");
-}
-#define EXPECT_STR(f, r, got, want)                                           \
-	expect_str_at((f), __LINE__, (r), #got, (got), (want))
-#define EXPECT_JS(f, r, path, want)                                           \
-	expect_str_at((f), __LINE__, (r), path, JS((r)->j, path), (want))
-
-static bool
-expect_int_at(fx *f, int line, const resp *r, const char *what, long long got,
-    long long want)
-{
-	return expect_at(
-	    f, line, r, got == want, "%s = %lld, want %lld", what, got, want);
-}
-#define EXPECT_INT(f, r, got, want)                                           \
-	expect_int_at(                                                        \
-	    (f), __LINE__, (r), #got, (long long) (got), (long long) (want))
-
-enum msg_match { MSG_ANY, MSG_EXACT, MSG_PREFIX };
-
-/* A Status object (a reply body or an ERROR event's object). */
-static bool
-expect_status_obj_at(fx *f, int line, const resp *r, const json_t *st,
-    long code, const char *reason, enum msg_match mm, const char *msg)
-{
-	bool ok = expect_at(
-	    f, line, r, json_is_object(st), "body is not a JSON object");
-	if (!json_is_object(st))
-		return false;
-	ok &= expect_str_at(f, line, r, "kind", JS(st, "kind"), "Status");
-	ok &= expect_str_at(
-	    f, line, r, "apiVersion", JS(st, "apiVersion"), "v1");
-	ok &= expect_str_at(f, line, r, "status", JS(st, "status"), "Failure");
-	ok &= expect_str_at(f, line, r, "reason", JS(st, "reason"), reason);
-	ok &= expect_int_at(f, line, r, "code", JI(st, "code"), code);
-	const char *m = JS(st, "message");
-	if (mm == MSG_EXACT)
-		ok &= expect_str_at(f, line, r, "message", m, msg);
-	else if (mm == MSG_PREFIX)
-		ok &= expect_at(f, line, r,
-		    m != NULL && strncmp(m, msg, strlen(msg)) == 0,
-		    "message \"%s\" does not start with \"%s\"",
-		    m ? m : "(null)", msg);
-	return ok;
-}
-
-static bool
-expect_status_at(fx *f, int line, const resp *r, long code, const char *reason,
-    enum msg_match mm, const char *msg)
-{
-	bool ok = expect_code_at(f, line, r, code);
-	return expect_status_obj_at(f, line, r, r->j, code, reason, mm, msg)
-	    && ok;
-}
-#define EXPECT_STATUS(f, r, code, reason, msg)                                \
-	expect_status_at((f), __LINE__, (r), (code), (reason),                \
-	    (msg) ? MSG_EXACT : MSG_ANY, (msg))
-#define EXPECT_STATUS_PREFIX(f, r, code, reason, msg)                         \
-	expect_status_at(                                                     \
-	    (f), __LINE__, (r), (code), (reason), MSG_PREFIX, (msg))
-#define EXPECT_STATUS_OBJ(f, r, st, code, reason, mm, msg)                    \
-	expect_status_obj_at(                                                 \
-	    (f), __LINE__, (r), (st), (code), (reason), (mm), (msg))
-
-static void
-need_code_at(fx *f, int line, const resp *r, long code)
-{
-	if (r->code == code && r->cres == CURLE_OK)
-		return;
-	fprintf(stderr,
-	    "  ks_faults_test.c:%d: REQUIRED: %s -> %ld (curl: %s; want %ld): "
-	    "%.*s\n",
-	    line, r->what, r->code, curl_easy_strerror(r->cres), code,
-	    r->body.len > 700 ? 700 : (int) r->body.len,
-	    r->body.p ? r->body.p : "");
-	fail_msg("ks_faults_test.c:%d: %s got %ld, want %ld (%d soft "
-	         "failures before)",
-	    line, r->what, r->code, code, f->nfail);
-}
-#define NEED_CODE(f, r, c) need_code_at((f), __LINE__, (r), (c))
-
-static void
-need_at(fx *f, int line, bool ok, const char *what)
-{
-	if (!ok)
-		fail_msg("ks_faults_test.c:%d: required: %s (%d soft failures "
-		         "before)",
-		    line, what, f->nfail);
-}
-#define NEED(f, cond) need_at((f), __LINE__, (cond), #cond)
-
-static void
-finish(fx *f)
-{
-	if (f->nfail > 0)
-		fail_msg("%d expectation(s) failed (see above)", f->nfail);
-}
-
-/* --- requests --------------------------------------------------------- */
-
-static size_t
-on_data(char *p, size_t sz, size_t n, void *arg)
-{
-	dbuf_add(arg, p, sz * n);
-	return sz * n;
-}
-
-typedef struct ropt {
-	const srv  *v;          /* NULL: the fixture's server */
-	const char *ua;         /* User-Agent, NULL: none */
-	const char *ctype;      /* body Content-Type */
-	long        timeout_ms; /* 0: 20 s (scaled) */
-} ropt;
-
-/* One request on a fresh connection; never fails the test, the curl
- * result is in `cres`. */
-static resp *
-request(fx *f, const ropt *o, const char *method, const char *path,
-    const char *body)
-{
-	static const ropt none = { 0 };
-	if (o == NULL)
-		o = &none;
-	const srv *v = o->v ? o->v : f->v;
-	resp      *r = mcf_calloc(1, sizeof(*r));
-	r->what      = mcf_asprintf("%s %s", method, path);
-	r->next      = f->resps;
-	f->resps     = r;
-	CURL *c      = f->curl;
-	curl_easy_reset(c);
-	char              *url = mcf_asprintf("%s%s", v->base, path);
-	struct curl_slist *h   = NULL;
-	char              *ct  = NULL;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
-	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(
-		    c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(body));
-		ct = mcf_asprintf("Content-Type: %s",
-		    o->ctype ? o->ctype : "application/json");
-		h  = curl_slist_append(h, ct);
-	}
-	if (o->ua != NULL)
-		curl_easy_setopt(c, CURLOPT_USERAGENT, o->ua);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->head);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-	    o->timeout_ms > 0 ? o->timeout_ms : 20000L * timeout_scale);
-	r->cres = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->code);
-	curl_off_t us = 0;
-	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us);
-	r->total_ms = (double) us / 1000.0;
-	us          = 0;
-	curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME_T, &us);
-	r->ttfb_ms = (double) us / 1000.0;
-	curl_slist_free_all(h);
-	free(url);
-	free(ct);
-	if (r->body.len > 0) {
-		json_error_t e;
-		r->j = json_loadb(r->body.p, r->body.len, 0, &e);
-	}
-	return r;
-}
-
-/* A request whose transfer must complete (any HTTP code). */
-static resp *
-req_ok(fx *f, const char *method, const char *path, const char *body)
-{
-	resp *r = request(f, NULL, method, path, body);
-	if (r->cres != CURLE_OK)
-		fail_msg("%s: curl: %s", r->what, curl_easy_strerror(r->cres));
-	return r;
-}
-
-static resp *
-GET(fx *f, const char *path)
-{
-	return req_ok(f, "GET", path, NULL);
-}
-
-static resp *
-POST(fx *f, const char *path, const char *body)
-{
-	return req_ok(f, "POST", path, body);
-}
-
-static resp *
-PUT(fx *f, const char *path, const char *body)
-{
-	return req_ok(f, "PUT", path, body);
-}
-
-static resp *
-MERGE(fx *f, const char *path, const char *body)
-{
-	ropt  o = { .ctype = "application/merge-patch+json" };
-	resp *r = request(f, &o, "PATCH", path, body);
-	if (r->cres != CURLE_OK)
-		fail_msg("%s: curl: %s", r->what, curl_easy_strerror(r->cres));
-	return r;
-}
-
-static resp *
-DEL(fx *f, const char *path)
-{
-	return req_ok(f, "DELETE", path, NULL);
-}
-
-/* Value of response header `name` (last occurrence) or NULL. */
-static const char *
-header_in(fx *f, const dbuf *head, const char *name)
-{
-	const char *found = NULL;
-	size_t      flen  = 0;
-	size_t      nl    = strlen(name);
-	const char *p     = head->p;
-	while (p != NULL && *p != '\0') {
-		const char *e = strstr(p, "\r\n");
-		size_t      n = e ? (size_t) (e - p) : strlen(p);
-		if (n > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-			found = p + nl + 1;
-			while (*found == ' ')
-				found++;
-			flen = n - (size_t) (found - p);
-		}
-		p = e ? e + 2 : p + n;
-	}
-	return found ? S(f, "%.*s", (int) flen, found) : NULL;
-}
-
-static const char *
-header(fx *f, const resp *r, const char *name)
-{
-	return header_in(f, &r->head, name);
 }
 
 /* --- the API used by the tests ------------------------------------------- */
@@ -901,184 +387,12 @@ b64dec(const char *s, size_t *outlen)
 
 /* --- watch streams ---------------------------------------------------- */
 
-struct wstream {
-	fx      *f;
-	CURLM   *m;
-	CURL    *e;
-	char    *url;
-	dbuf     data;
-	dbuf     head;
-	size_t   off;    /* bytes already split into lines */
-	json_t  *events; /* every complete line, parsed */
-	int      bad;    /* complete lines that were not JSON */
-	bool     done;
-	CURLcode result;
-	long     code;
-	int64_t  opened_ms;
-	int64_t  headers_ms; /* when the headers arrived */
-	int64_t  done_ms;
-	wstream *next;
-};
-
-static size_t
-on_watch_data(char *p, size_t sz, size_t n, void *arg)
-{
-	wstream *w = arg;
-	dbuf_add(&w->data, p, sz * n);
-	for (;;) {
-		char *nl
-		    = memchr(w->data.p + w->off, '\n', w->data.len - w->off);
-		if (nl == NULL)
-			break;
-		size_t       len = (size_t) (nl - (w->data.p + w->off));
-		json_error_t e;
-		json_t      *j = json_loadb(w->data.p + w->off, len, 0, &e);
-		if (!json_is_object(j)) {
-			w->bad++;
-			json_decref(j);
-			j = json_pack("{s:s}", "bad", "line");
-		}
-		json_array_append_new(w->events, j);
-		w->off += len + 1;
-	}
-	return sz * n;
-}
-
-static void
-watch_pump(wstream *w, int wait_ms)
-{
-	int running = 0;
-	if (w->done)
-		return;
-	curl_multi_perform(w->m, &running);
-	if (running > 0) {
-		curl_multi_poll(w->m, NULL, 0, wait_ms, NULL);
-		curl_multi_perform(w->m, &running);
-	}
-	if (w->code == 0) {
-		curl_easy_getinfo(w->e, CURLINFO_RESPONSE_CODE, &w->code);
-		if (w->code != 0)
-			w->headers_ms = now_ms();
-	}
-	int      q;
-	CURLMsg *msg;
-	while ((msg = curl_multi_info_read(w->m, &q)) != NULL) {
-		if (msg->msg == CURLMSG_DONE) {
-			w->done    = true;
-			w->done_ms = now_ms();
-			w->result  = msg->data.result;
-			curl_easy_getinfo(
-			    w->e, CURLINFO_RESPONSE_CODE, &w->code);
-			if (w->headers_ms == 0)
-				w->headers_ms = w->done_ms;
-		}
-	}
-}
-
-/* Opens a watch (User-Agent `ua` or none) and returns once its response
- * headers arrived or the request finished; waits at most `ms`. */
-static wstream *
-watch_open_ua(fx *f, const char *path, const char *ua, int ms)
-{
-	wstream *w   = mcf_calloc(1, sizeof(*w));
-	w->f         = f;
-	w->events    = json_array();
-	w->next      = f->watches;
-	f->watches   = w;
-	w->url       = mcf_asprintf("%s%s", f->v->base, path);
-	w->m         = curl_multi_init();
-	w->e         = curl_easy_init();
-	w->opened_ms = now_ms();
-	curl_easy_setopt(w->e, CURLOPT_URL, w->url);
-	curl_easy_setopt(w->e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(w->e, CURLOPT_WRITEFUNCTION, on_watch_data);
-	curl_easy_setopt(w->e, CURLOPT_WRITEDATA, w);
-	curl_easy_setopt(w->e, CURLOPT_HEADERFUNCTION, on_data);
-	curl_easy_setopt(w->e, CURLOPT_HEADERDATA, &w->head);
-	curl_easy_setopt(w->e, CURLOPT_TIMEOUT_MS, 60000L * timeout_scale);
-	if (ua != NULL)
-		curl_easy_setopt(w->e, CURLOPT_USERAGENT, ua);
-	curl_multi_add_handle(w->m, w->e);
-	int64_t end = deadline(ms);
-	while (!w->done && w->code == 0 && now_ms() < end)
-		watch_pump(w, 20);
-	if (!w->done && w->code == 0)
-		fail_msg("watch %s: no response headers", path);
-	return w;
-}
-
-static wstream *
-watch_open(fx *f, const char *path)
-{
-	return watch_open_ua(f, path, NULL, 5000);
-}
-
-static void
-watch_close(wstream *w)
-{
-	fx *f = w->f;
-	for (wstream **pp = &f->watches; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == w) {
-			*pp = w->next;
-			break;
-		}
-	}
-	curl_multi_remove_handle(w->m, w->e);
-	curl_easy_cleanup(w->e);
-	curl_multi_cleanup(w->m);
-	free(w->url);
-	free(w->data.p);
-	free(w->head.p);
-	json_decref(w->events);
-	free(w);
-}
-
-/* Waits until `n` events arrived, the stream ended or `ms` passed. */
-static size_t
-watch_wait(wstream *w, size_t n, int ms)
-{
-	int64_t end = deadline(ms);
-	while (json_array_size(w->events) < n && !w->done && now_ms() < end)
-		watch_pump(w, 20);
-	return json_array_size(w->events);
-}
-
-/* Keeps reading every stream of `ws` for `ms` (not stretched). */
-static void
-watch_idle_all(wstream **ws, size_t n, int ms)
-{
-	int64_t end = now_ms() + ms;
-	while (now_ms() < end)
-		for (size_t i = 0; i < n; i++)
-			watch_pump(ws[i], 10);
-}
-
+/* Keeps reading for `ms` (not stretched), even after the stream ended. */
 static size_t
 watch_idle(wstream *w, int ms)
 {
 	watch_idle_all(&w, 1, ms);
 	return json_array_size(w->events);
-}
-
-static bool
-watch_wait_done(wstream *w, int ms)
-{
-	int64_t end = deadline(ms);
-	while (!w->done && now_ms() < end)
-		watch_pump(w, 20);
-	return w->done;
-}
-
-static json_t *
-ev(const wstream *w, size_t i)
-{
-	return json_array_get(w->events, i);
-}
-
-static const char *
-ev_type(const wstream *w, size_t i)
-{
-	return JS(ev(w, i), "type");
 }
 
 static size_t
@@ -1091,23 +405,6 @@ count_type(const wstream *w, const char *type)
 }
 
 /* "TYPE:name ..." of the events, for messages. */
-static const char *
-ev_summary(fx *f, const wstream *w)
-{
-	char *out = mcf_strdup("");
-	for (size_t i = 0; i < json_array_size(w->events); i++) {
-		const char *name = JS(ev(w, i), "object.metadata.name");
-		char       *n    = mcf_asprintf("%s%s%s:%s", out, i ? " " : "",
-		             nz(ev_type(w, i), "?"),
-                    name ? name
-		                  : nz(JS(ev(w, i), "object.metadata.resourceVersion"),
-		                      "-"));
-		free(out);
-		out = n;
-	}
-	return keep_str(f, out);
-}
-
 /* How the stream ended: "open", "clean" (terminating chunk), "abrupt"
  * (closed without it), or curl's error text. */
 static const char *
@@ -1138,10 +435,7 @@ raw_connect(fx *f, int rcvbuf)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	NEED(f, fd >= 0);
-	rawc *r = mcf_calloc(1, sizeof(*r));
-	r->fd   = fd;
-	r->next = f->raws;
-	f->raws = r;
+	ks_fx_keep_fd(f, fd);
 	if (rcvbuf > 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	struct sockaddr_in sa = { .sin_family = AF_INET,
@@ -2987,26 +2281,6 @@ test_faults_sim_clock(void **state)
 	finish(f);
 }
 
-/* --------------------------------------------------------------------- */
-
-static int
-group_setup(void **state)
-{
-	(void) state;
-	const char *sc = getenv("MCF_TEST_TIMEOUT_SCALE");
-	if (sc != NULL && atoi(sc) > 0)
-		timeout_scale = atoi(sc);
-	return curl_global_init(CURL_GLOBAL_ALL) == CURLE_OK ? 0 : -1;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void) state;
-	curl_global_cleanup();
-	return 0;
-}
-
 #define T(name, fn)                                                           \
 	{                                                                     \
 		name, fn, setup, teardown, NULL                               \
@@ -3100,5 +2374,5 @@ main(void)
 		T("/_sim/clock", test_faults_sim_clock),
 	};
 	return cmocka_run_group_tests_name(
-	    "ks_faults", tests, group_setup, group_teardown);
+	    "ks_faults", tests, ks_fx_group_setup, ks_fx_group_teardown);
 }

@@ -42,6 +42,8 @@
 #include "err.h"
 #include "httpd.h"
 
+#include "ks_fixture.h"
+
 #define FLOOD_TOTAL (8 * 1024 * 1024)
 #define FLOOD_BLOCK (64 * 1024)
 #define STATUS_413                                                            \
@@ -50,45 +52,16 @@
 	"limit is 3145728\",\"reason\":\"RequestEntityTooLarge\","            \
 	"\"code\":413}"
 
-static int timeout_scale = 1;
-
 /* --- helpers: time, buffers ----------------------------------------- */
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* Time, buffers and the timeout scale come from tests/ks_fixture.h. */
+typedef ks_fx_dbuf dbuf;
 
-/* A deadline `ms` from now, stretched under the sanitizers. */
-static int64_t
-deadline(int ms)
-{
-	return now_ms() + (int64_t) ms * timeout_scale;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-typedef struct dbuf {
-	char  *p;
-	size_t len;
-} dbuf;
-
-static void
-dbuf_add(dbuf *b, const void *p, size_t n)
-{
-	b->p = mcf_realloc(b->p, b->len + n + 1);
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
+#define timeout_scale ks_fx_timeout_scale()
+#define now_ms ks_fx_now_ms
+#define deadline ks_fx_deadline
+#define sleep_ms ks_fx_sleep_ms
+#define dbuf_add ks_fx_dbuf_add
 
 static void
 dbuf_drop(dbuf *b, size_t n)
@@ -1805,20 +1778,8 @@ test_httpd_tls(void **state)
 static int
 group_setup(void **state)
 {
-	const char *sc = getenv("MCF_TEST_TIMEOUT_SCALE");
-	(void) state;
 	memset(flood_block, 'f', sizeof(flood_block));
-	if (sc != NULL && atoi(sc) > 0)
-		timeout_scale = atoi(sc);
-	return curl_global_init(CURL_GLOBAL_ALL) == CURLE_OK ? 0 : -1;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void) state;
-	curl_global_cleanup();
-	return 0;
+	return ks_fx_group_setup(state);
 }
 
 int
@@ -1884,5 +1845,5 @@ main(void)
 		    NULL, NULL },
 	};
 	return cmocka_run_group_tests_name(
-	    "ks_httpd", tests, group_setup, group_teardown);
+	    "ks_httpd", tests, group_setup, ks_fx_group_teardown);
 }
