@@ -469,6 +469,44 @@ def check_p3(url):
 
 # ---- P4: expired watch ------------------------------------------------------
 
+def expect_expired_watch(url, core, ns, rv, how):
+    """Python's watch from `rv` must raise ApiException(410, "Expired: too
+    old resource version: ...") after exactly 2 watch requests (it retries
+    once with the same RV).  Returns the exception's reason."""
+    since = last_seq(url)
+    events = []
+    err = None
+    try:
+        for e in watch.Watch().stream(core.list_namespaced_config_map,
+                                      ns, resource_version=rv,
+                                      _request_timeout=REQ_T):
+            events.append(e)
+            expect(len(events) < 100, "%s: more than 100 events" % how)
+    except ApiException as e:
+        err = e
+    expect(err is not None, "%s: the watch from RV %s ended without an "
+           "ApiException (events %r)" %
+           (how, rv, [e["type"] for e in events]))
+    expect(err.status == 410 and
+           str(err.reason).startswith("Expired: too old resource version: "),
+           "%s: ApiException(%s, %r), want ApiException(410, 'Expired: too "
+           "old resource version: ...')" % (how, err.status, err.reason))
+    expect(not events, "%s: events before the error: %r" %
+           (how, [e["type"] for e in events]))
+    watches = [r for r in sim_requests(url, since)
+               if r.get("method") == "GET" and
+               r.get("path") == "/api/v1/namespaces/%s/configmaps" % ns
+               and "watch=" in r.get("query", "")]
+    expect(len(watches) == 2, "%s: %d watch requests, want exactly 2: %r" %
+           (how, len(watches), [(w.get("query"), w.get("status"))
+                                for w in watches]))
+    for w in watches:
+        expect("resourceVersion=%s" % rv in w.get("query", ""),
+               "%s: watch request without resourceVersion=%s: %r" %
+               (how, rv, w.get("query")))
+    return err.reason
+
+
 def check_p4(url):
     ns = "default"
     with new_api(url) as api:
@@ -480,41 +518,27 @@ def check_p4(url):
         for i in (1, 2):
             core.patch_namespaced_config_map(
                 "e1", ns, {"data": {"v": str(i)}}, _request_timeout=REQ_T)
+        # 1. Compaction: the floor moves past old_rv.
         st, body = http_json("POST", url + "/_sim/compact",
                              {"plane": "", "rv": "current"})
         expect(st == 200, "POST /_sim/compact: %s %r" % (st, body))
-        since = last_seq(url)
-        events = []
-        err = None
+        by_compact = expect_expired_watch(url, core, ns, old_rv,
+                                          "after compaction")
+        # 2. The expire fault (§7), ERROR-event form, on a current RV.
+        cur = core.list_namespaced_config_map(
+            ns, _request_timeout=REQ_T).metadata.resource_version
+        st, body = http_json("POST", url + "/_sim/faults", {
+            "match": {"verb": "watch", "resource": "configmaps"},
+            "action": {"watch": "expire", "form": "event"}})
+        expect(st in (200, 201), "POST /_sim/faults: %s %r" % (st, body))
         try:
-            for e in watch.Watch().stream(core.list_namespaced_config_map,
-                                          ns, resource_version=old_rv,
-                                          _request_timeout=REQ_T):
-                events.append(e)
-                expect(len(events) < 100, "more than 100 events")
-        except ApiException as e:
-            err = e
-        expect(err is not None, "the watch from compacted RV %s ended without "
-               "an ApiException (events %r)" %
-               (old_rv, [e["type"] for e in events]))
-        expect(err.status == 410 and
-               str(err.reason).startswith("Expired: too old resource version: "),
-               "ApiException(%s, %r), want ApiException(410, 'Expired: too "
-               "old resource version: ...')" % (err.status, err.reason))
-        expect(not events, "events before the error: %r" %
-               [e["type"] for e in events])
-        watches = [r for r in sim_requests(url, since)
-                   if r.get("method") == "GET" and
-                   r.get("path") == "/api/v1/namespaces/%s/configmaps" % ns
-                   and "watch=" in r.get("query", "")]
-        expect(len(watches) == 2, "%d watch requests, want exactly 2: %r" %
-               (len(watches), [(w.get("query"), w.get("status"))
-                               for w in watches]))
-        for w in watches:
-            expect("resourceVersion=%s" % old_rv in w.get("query", ""),
-                   "watch request without resourceVersion=%s: %r" %
-                   (old_rv, w.get("query")))
-    return "ApiException(410, %r) after exactly 2 watch requests" % err.reason
+            by_fault = expect_expired_watch(url, core, ns, cur,
+                                            "expire fault")
+        finally:
+            http_json("DELETE", url + "/_sim/faults")
+    return "ApiException(410, %r) after compaction and (410, %r) from the " \
+        "expire fault, each after exactly 2 watch requests" % \
+        (by_compact, by_fault)
 
 
 # ---- P5: CustomObjectsApi on projects ---------------------------------------
