@@ -23,6 +23,7 @@
 #include "api.h"
 #include "base64.h"
 #include "duration.h"
+#include "err.h"
 #include "faults.h"
 #include "flags.h"
 #include "log.h"
@@ -301,10 +302,15 @@ main(int argc, char **argv)
 		sa.sa_handler = on_signal;
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
-		ks_httpd_run(s.httpd);
+		int run = ks_httpd_run(s.httpd);
 		signal_target = NULL;
-		mcf_log_info("KS-STOP", "stopping");
-		rc = 0;
+		if (run != MCF_OK) {
+			mcf_log_error("KS-LOOP", "event loop failed: %s",
+			    mcf_strerror(run));
+		} else {
+			mcf_log_info("KS-STOP", "stopping");
+			rc = 0;
+		}
 	}
 	ks_milo_destroy(s.milo);
 	ks_ops_fini(&s);
