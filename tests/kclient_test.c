@@ -36,6 +36,7 @@
 
 #include "alloc.h"
 #include "kclient.h"
+#include "ks_spawn.h"
 #include "kubeconfig.h"
 
 extern char **environ;
@@ -44,110 +45,14 @@ extern char **environ;
 
 static int scale = 1;
 
-typedef struct kubesim {
-	pid_t pid;
-	int   out_fd;
-	char  url[128];
-} kubesim;
+/* The kubesim child comes from the shared test helper. */
+typedef ks_spawn kubesim;
+#define now_ms() ks_spawn_now_ms()
+#define kubesim_start(ks, extra) ks_spawn_start((ks), (extra), scale)
+#define kubesim_stop(ks) ks_spawn_stop((ks), scale)
+
 
 static kubesim sim; /* the shared plain-HTTP kubesim of the group */
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Starts kubesim with `extra` flags (NULL-terminated, may be NULL).
- * Returns 0 or -1. */
-static int
-kubesim_start(kubesim *ks, const char *const *extra)
-{
-	memset(ks, 0, sizeof(*ks));
-	ks->out_fd      = -1;
-	const char *bin = getenv("KUBESIM");
-	if (bin == NULL || bin[0] == '\0') {
-		print_message("KUBESIM is not set\n");
-		return -1;
-	}
-	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) != 0)
-		return -1;
-	const char *argv[16]
-	    = { bin, "--listen", "127.0.0.1:0", "--log-level", "warn" };
-	int ac = 5;
-	for (int i = 0; extra != NULL && extra[i] != NULL && ac < 15; i++)
-		argv[ac++] = extra[i];
-	argv[ac] = NULL;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-	int rc = posix_spawn(
-	    &ks->pid, bin, &fa, NULL, (char *const *) argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(pfd[1]);
-	ks->out_fd = pfd[0];
-	if (rc != 0) {
-		ks->pid = 0;
-		return -1;
-	}
-	int64_t deadline = now_ms() + 20000LL * scale;
-	char    line[256];
-	size_t  n = 0;
-	while (now_ms() < deadline) {
-		struct pollfd p = { .fd = ks->out_fd, .events = POLLIN };
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		ssize_t r = read(ks->out_fd, line + n, sizeof(line) - 1 - n);
-		if (r <= 0)
-			return -1;
-		n += (size_t) r;
-		line[n]  = '\0';
-		char *nl = strchr(line, '\n');
-		if (nl != NULL) {
-			*nl = '\0';
-			if (sscanf(line, "listening on %127s", ks->url) != 1)
-				return -1;
-			return 0;
-		}
-		if (n == sizeof(line) - 1)
-			return -1;
-	}
-	return -1;
-}
-
-/* SIGTERM by PID, then wait; returns the wait status or -1. */
-static int
-kubesim_stop(kubesim *ks)
-{
-	int status = -1;
-	if (ks->pid > 0) {
-		kill(ks->pid, SIGTERM);
-		int64_t deadline = now_ms() + 10000LL * scale;
-		bool    reaped   = false;
-		while (now_ms() < deadline) {
-			if (waitpid(ks->pid, &status, WNOHANG) == ks->pid) {
-				reaped = true;
-				break;
-			}
-			struct timespec ts = { 0, 10000000L };
-			nanosleep(&ts, NULL);
-		}
-		if (!reaped) {
-			kill(ks->pid, SIGKILL);
-			waitpid(ks->pid, &status, 0);
-			status = -1;
-		}
-		ks->pid = 0;
-	}
-	if (ks->out_fd >= 0)
-		close(ks->out_fd);
-	ks->out_fd = -1;
-	return status;
-}
 
 /* A client for `url` with optional options. */
 static mcf_kc *
