@@ -54,6 +54,11 @@ struct mcf_kc {
 	char *token;      /* owned: literal token, or NULL */
 	char *token_file; /* owned: path, or NULL */
 	char *file_token; /* owned: last token read from token_file */
+	/* Connection settings, kept for mcf_kc_easy_setup. */
+	char          *user_agent; /* owned */
+	bool           insecure;
+	unsigned char *ca_pem, *cert_pem, *key_pem; /* owned copies or NULL */
+	size_t         ca_pem_len, cert_pem_len, key_pem_len;
 	struct timespec tf_mtime;
 	off_t           tf_size;
 	bool            tf_loaded;
@@ -257,6 +262,57 @@ set_blob(CURL *h, CURLoption opt, const unsigned char *p, size_t n)
 	return curl_easy_setopt(h, opt, &b) == CURLE_OK ? 0 : -1;
 }
 
+/* A copy of PEM bytes (NUL-terminated), or NULL for NULL. */
+static unsigned char *
+pem_dup(const unsigned char *p, size_t n, size_t *len)
+{
+	*len = 0;
+	if (p == NULL)
+		return NULL;
+	unsigned char *d = mcf_malloc(n + 1);
+	memcpy(d, p, n);
+	d[n] = '\0';
+	*len = n;
+	return d;
+}
+
+/* The connection-level options of `c` on `h`: user agent, no signals,
+ * keep-alive, protocols, TLS verification and material.  0, or -1 when
+ * libcurl refused one. */
+static int
+conn_opts(mcf_kc *c, CURL *h)
+{
+	int bad = 0;
+	bad |= curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent)
+	    != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https")
+	    != CURLE_OK;
+	if (c->insecure) {
+		bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L)
+		    != CURLE_OK;
+		bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L)
+		    != CURLE_OK;
+	} else if (c->ca_pem != NULL) {
+		bad |= set_blob(h, CURLOPT_CAINFO_BLOB, c->ca_pem, c->ca_pem_len)
+		    != 0;
+	}
+	if (c->cert_pem != NULL && c->key_pem != NULL) {
+		bad |= set_blob(h, CURLOPT_SSLCERT_BLOB, c->cert_pem,
+		           c->cert_pem_len)
+		    != 0;
+		bad |= set_blob(
+		           h, CURLOPT_SSLKEY_BLOB, c->key_pem, c->key_pem_len)
+		    != 0;
+		bad |= curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM")
+		    != CURLE_OK;
+		bad |= curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM")
+		    != CURLE_OK;
+	}
+	return bad ? -1 : 0;
+}
+
 int
 mcf_kc_create(const mcf_kubeconfig *kc, const char *user_agent,
     const mcf_kc_opts *opts, mcf_kc **out, mcf_errinfo *ei)
@@ -299,43 +355,26 @@ mcf_kc_create(const mcf_kubeconfig *kc, const char *user_agent,
 	c->bucket_ms = now_ms();
 	c->seed      = (unsigned) (now_ms() ^ (intptr_t) c);
 
-	int bad = 0;
-	bad |= curl_easy_setopt(h, CURLOPT_USERAGENT, user_agent) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+	c->user_agent = mcf_strdup(user_agent);
+	c->insecure   = kc->insecure;
+	c->ca_pem     = pem_dup(kc->ca_pem, kc->ca_pem_len, &c->ca_pem_len);
+	if (kc->cert_pem != NULL && kc->key_pem != NULL) {
+		c->cert_pem = pem_dup(
+		    kc->cert_pem, kc->cert_pem_len, &c->cert_pem_len);
+		c->key_pem
+		    = pem_dup(kc->key_pem, kc->key_pem_len, &c->key_pem_len);
+	}
+
+	int bad = conn_opts(c, h) != 0;
 	bad |= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_WRITEDATA, c) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header)
 	    != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_HEADERDATA, c) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https")
-	    != CURLE_OK;
 	bad |= curl_easy_setopt(
 	           h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) c->opts.max_body)
 	    != CURLE_OK;
-	if (kc->insecure) {
-		bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L)
-		    != CURLE_OK;
-		bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L)
-		    != CURLE_OK;
-	} else if (kc->ca_pem != NULL) {
-		bad |= set_blob(
-		           h, CURLOPT_CAINFO_BLOB, kc->ca_pem, kc->ca_pem_len)
-		    != 0;
-	}
-	if (kc->cert_pem != NULL && kc->key_pem != NULL) {
-		bad |= set_blob(h, CURLOPT_SSLCERT_BLOB, kc->cert_pem,
-		           kc->cert_pem_len)
-		    != 0;
-		bad |= set_blob(h, CURLOPT_SSLKEY_BLOB, kc->key_pem,
-		           kc->key_pem_len)
-		    != 0;
-		bad |= curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM")
-		    != CURLE_OK;
-		bad |= curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM")
-		    != CURLE_OK;
-	}
 	if (bad) {
 		mcf_kc_destroy(c);
 		return mcf_errinfo_set(ei, MCF_EIO,
@@ -359,6 +398,12 @@ mcf_kc_destroy(mcf_kc *c)
 	free(c->token);
 	free(c->token_file);
 	free(c->file_token);
+	free(c->user_agent);
+	free(c->ca_pem);
+	free(c->cert_pem);
+	if (c->key_pem != NULL)
+		memset(c->key_pem, 0, c->key_pem_len);
+	free(c->key_pem);
 	free(c->resp.p);
 	free(c);
 }
@@ -431,6 +476,38 @@ mcf_kc_current_token(mcf_kc *c)
 {
 	const char *t = current_token(c);
 	return t ? mcf_strdup(t) : NULL;
+}
+
+/* ---- transfers run by the caller ------------------------------------ */
+
+int
+mcf_kc_easy_setup(
+    mcf_kc *c, void *easy, struct curl_slist **headers, mcf_errinfo *ei)
+{
+	if (c == NULL || easy == NULL || headers == NULL)
+		return mcf_errinfo_set(
+		    ei, MCF_EINVAL, "kclient: easy_setup: missing argument");
+	if (conn_opts(c, easy) != 0)
+		return mcf_errinfo_set(ei, MCF_EIO,
+		    "kclient: libcurl refused an option (TLS support?)");
+	struct curl_slist *h = *headers, *h2;
+	h2 = curl_slist_append(h, "Accept: application/json");
+	if (h2 == NULL)
+		mcf_panic("curl_slist_append");
+	h                = h2;
+	const char *tok  = current_token(c);
+	if (tok != NULL && tok[0] != '\0') {
+		char *auth = mcf_asprintf("Authorization: Bearer %s", tok);
+		h2         = curl_slist_append(h, auth);
+		/* curl_slist_append copied it: wipe ours. */
+		memset(auth, 0, strlen(auth));
+		free(auth);
+		if (h2 == NULL)
+			mcf_panic("curl_slist_append");
+		h = h2;
+	}
+	*headers = h;
+	return MCF_OK;
 }
 
 /* ---- rate limit and backoff ---------------------------------------- */

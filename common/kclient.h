@@ -157,6 +157,25 @@ int mcf_kc_request(mcf_kc *c, const char *method, const char *path,
  * and diagnostics. */
 char *mcf_kc_current_token(mcf_kc *c);
 
+/* For transfers the caller runs itself, such as the informers' watches
+ * driven by one curl_multi event loop (informer.h).  Sets on `easy` (a
+ * libcurl easy handle, CURL *, owned by the calling thread) the
+ * connection options mcf_kc_create set on the client's own handle: user
+ * agent, no signals, TCP keep-alive, http/https only, TLS verification
+ * and material.  Appends to `*headers` (a curl_slist, may start NULL;
+ * the caller frees it with curl_slist_free_all once the transfer is
+ * over) "Accept: application/json" and, when a bearer token is
+ * configured, its Authorization header, re-reading the token file if it
+ * changed.  URL, method, callbacks, timeouts and CURLOPT_HTTPHEADER are
+ * the caller's.  Call it before every request so a rotated token is
+ * picked up.  It does not use the client's own handle, so a client used
+ * only for this may be created on one thread and then used by another
+ * (one thread at a time).  Errors: MCF_EINVAL, MCF_EIO (curl refused an
+ * option; `*headers` unchanged). */
+struct curl_slist;
+int mcf_kc_easy_setup(
+    mcf_kc *c, void *easy, struct curl_slist **headers, mcf_errinfo *ei);
+
 /* Classifies an API error: Status `reason` first (may be NULL or ""),
  * then `http_code`.  Returns 0 for 2xx. */
 int mcf_kc_classify(const char *reason, int http_code);

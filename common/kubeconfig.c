@@ -685,6 +685,51 @@ kc_pick_context(const kc_files *fs, const char *override, const char *list,
 	    "%s: current-context: not set, and no context was given", list);
 }
 
+static unsigned char *
+dup_bytes(const unsigned char *p, size_t n)
+{
+	if (p == NULL)
+		return NULL;
+	unsigned char *d = mcf_malloc(n + 1);
+	memcpy(d, p, n);
+	d[n] = 0;
+	return d;
+}
+
+int
+mcf_kubeconfig_dup(
+    const mcf_kubeconfig *kc, const char *server, mcf_kubeconfig **out)
+{
+	if (server != NULL && strncmp(server, "http://", 7) != 0 &&
+	    strncmp(server, "https://", 8) != 0)
+		return MCF_EINVAL;
+	mcf_kubeconfig *d = mcf_calloc(1, sizeof(*d));
+	d->server = mcf_strdup(server != NULL ? server : kc->server);
+	for (size_t n = strlen(d->server); n > 0 && d->server[n - 1] == '/';
+	     n--)
+		d->server[n - 1] = '\0';
+	d->ca_pem = dup_bytes(kc->ca_pem, kc->ca_pem_len);
+	d->ca_pem_len = kc->ca_pem_len;
+	d->cert_pem = dup_bytes(kc->cert_pem, kc->cert_pem_len);
+	d->cert_pem_len = kc->cert_pem_len;
+	d->key_pem = dup_bytes(kc->key_pem, kc->key_pem_len);
+	d->key_pem_len = kc->key_pem_len;
+	d->token = kc->token != NULL ? mcf_strdup(kc->token) : NULL;
+	d->token_file =
+	    kc->token_file != NULL ? mcf_strdup(kc->token_file) : NULL;
+	d->insecure = kc->insecure;
+	d->tls_server_name = kc->tls_server_name != NULL
+	    ? mcf_strdup(kc->tls_server_name)
+	    : NULL;
+	d->namespace = mcf_strdup(kc->namespace != NULL ? kc->namespace
+	                                                 : "default");
+	d->context = kc->context != NULL ? mcf_strdup(kc->context) : NULL;
+	d->cluster = kc->cluster != NULL ? mcf_strdup(kc->cluster) : NULL;
+	d->user = kc->user != NULL ? mcf_strdup(kc->user) : NULL;
+	*out = d;
+	return MCF_OK;
+}
+
 void
 mcf_kubeconfig_destroy(mcf_kubeconfig *kc)
 {

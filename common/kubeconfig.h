@@ -114,6 +114,15 @@ int mcf_kubeconfig_load(const char *path, const char *context,
 int mcf_kubeconfig_in_cluster(
     const char *sa_dir, mcf_kubeconfig **out, mcf_errinfo *ei);
 
+/* A deep copy of `kc` (borrowed for the call) in `*out` (new; destroy it
+ * with mcf_kubeconfig_destroy).  When `server` is not NULL it replaces
+ * the copy's server URL (trailing '/' removed), as for a project control
+ * plane reached with the same credentials under another URL.  Errors:
+ * MCF_EINVAL when `server` does not start with http:// or https://;
+ * `*out` is untouched then. */
+int mcf_kubeconfig_dup(
+    const mcf_kubeconfig *kc, const char *server, mcf_kubeconfig **out);
+
 /* Frees `kc` and everything it owns.  NULL is allowed. */
 void mcf_kubeconfig_destroy(mcf_kubeconfig *kc);
 

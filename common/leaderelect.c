@@ -71,7 +71,8 @@ struct mcf_le {
 	void (*on_started)(void *, const mcf_le_fence *);
 	void (*on_stopped)(void *);
 	void (*on_new_leader)(void *, const char *);
-	void *arg; /* borrowed */
+	void   *arg;         /* borrowed */
+	json_t *annotations; /* owned: object of strings, or NULL */
 
 	/* Owner-thread state. */
 	pthread_t thread;
@@ -247,6 +248,21 @@ publish_holder(mcf_le *le)
 		le->on_new_leader(le->arg, le->reported);
 }
 
+/* Merges our annotations into `lease`'s metadata.annotations. */
+static void
+set_annotations(const mcf_le *le, json_t *lease)
+{
+	json_t *meta = json_object_get(lease, "metadata");
+	if (!json_is_object(meta))
+		return;
+	json_t *ann = json_object_get(meta, "annotations");
+	if (!json_is_object(ann)) {
+		ann = json_object();
+		json_object_set_new(meta, "annotations", ann);
+	}
+	json_object_update(ann, le->annotations);
+}
+
 /* PUT `lease` with `spec` values set; on success caches and observes the
  * answer.  Returns the mcf_err of the update. */
 static int
@@ -257,6 +273,8 @@ put_lease(mcf_le *le, const json_t *lease, const char *holder,
 	json_t *body = json_deep_copy(lease);
 	if (body == NULL)
 		mcf_panic("leaderelect: json_deep_copy failed");
+	if (le->annotations != NULL && strcmp(holder, le->identity) == 0)
+		set_annotations(le, body);
 	json_t *spec = json_object_get(body, "spec");
 	if (!json_is_object(spec)) {
 		spec = json_object();
@@ -346,6 +364,8 @@ try_acquire_or_renew(mcf_le *le, int64_t deadline)
 		    now_s, "renewTime", now_s, "leaseTransitions", 0);
 		if (body == NULL)
 			mcf_panic("leaderelect: json_pack failed");
+		if (le->annotations != NULL)
+			set_annotations(le, body);
 		mcf_kc_ref coll = le_ref(le, false);
 		json_t    *out  = NULL;
 		rc = mcf_kc_create_object(le->kc, &coll, body, &out, &st);
@@ -618,6 +638,14 @@ mcf_le_create(const mcf_le_config *cfg, mcf_le **out, mcf_errinfo *ei)
 	le->on_stopped    = cfg->on_stopped_leading;
 	le->on_new_leader = cfg->on_new_leader;
 	le->arg           = cfg->arg;
+	if (cfg->annotations != NULL) {
+		le->annotations = json_object();
+		for (size_t i = 0; cfg->annotations[i] != NULL
+		     && cfg->annotations[i + 1] != NULL;
+		     i += 2)
+			json_object_set_new(le->annotations, cfg->annotations[i],
+			    json_string(cfg->annotations[i + 1]));
+	}
 	le->seed          = (unsigned) mono_ms() ^ (unsigned) (uintptr_t) le;
 	pthread_condattr_t ca;
 	if (pthread_mutex_init(&le->mtx, NULL) != 0
@@ -731,5 +759,6 @@ mcf_le_destroy(mcf_le *le)
 	free(le->namespace);
 	free(le->name);
 	free(le->identity);
+	json_decref(le->annotations);
 	free(le);
 }

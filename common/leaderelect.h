@@ -63,6 +63,11 @@ typedef struct mcf_le_config {
 	void (*on_stopped_leading)(void *arg);
 	void (*on_new_leader)(void *arg, const char *identity);
 	void *arg; /* borrowed; passed to the callbacks */
+	/* Annotations written on the Lease with every acquire and renew
+	 * (metadata.annotations), as NULL-terminated key/value pairs, or
+	 * NULL: how a leader publishes where to reach it (the coordinator's
+	 * fleet address and status URL, a worker's weight).  Copied. */
+	const char *const *annotations;
 } mcf_le_config;
 
 /* Checks `cfg` as mcf_le_create does, after applying the defaults.

@@ -189,6 +189,9 @@ config_for(const char *lease, cand *c)
 	cfg.on_stopped_leading = cb_stopped;
 	cfg.on_new_leader      = cb_new_leader;
 	cfg.arg                = c;
+	static const char *const ann[] = { "mcfleet.io/address",
+		"tcp://127.0.0.1:1", NULL };
+	cfg.annotations = ann;
 	return cfg;
 }
 
@@ -365,6 +368,13 @@ test_leaderelect_one_leader(void **state)
 	    json_string_value(
 	        json_object_get(json_object_get(lease, "metadata"), "uid")));
 	assert_int_equal(t.transitions, lease_int(lease, "leaseTransitions"));
+	/* The leader publishes its annotations with every write. */
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(json_object_get(lease,
+	                                            "metadata"),
+	                            "annotations"),
+	                        "mcfleet.io/address")),
+	    "tcp://127.0.0.1:1");
 	/* MicroTime: "2006-01-02T15:04:05.000000Z". */
 	const char *names[] = { "renewTime", "acquireTime" };
 	for (size_t i = 0; i < 2; i++) {

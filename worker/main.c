@@ -1,32 +1,509 @@
 /*
- * mcfleet-worker — entry point.
+ * mcfleet-worker — runs the registered controllers.
  *
- * The fleet logic arrives with the "sharded fleet" issue; until then the
- * binary answers --version (and --help) and exits, so the build, the
- * packaging and the tests that check every binary have something real to
- * run.
+ * Modes:
+ *   --standalone: one cluster (the --kubeconfig's), all namespaces unless
+ *     --namespace narrows it, optionally under leader election
+ *     (--leader-elect); multicluster-runtime's "single" provider.
+ *   fleet mode (the default, the sharded fleet): arrives with the fleet
+ *     issue; until then the binary says so and exits 2.
  *
- * Threads: only the main thread.
+ * Threads (STYLE.md §7):
+ *   main        parses flags, owns the controller manager, the elector and
+ *               the status server; waits on a self-pipe for signals and
+ *               leader-election changes and pauses or resumes the
+ *               reconcilers accordingly.  All lifecycle calls happen here.
+ *   informer    one thread (informer.h) drives every list and watch.
+ *   reconcile   max_concurrency threads per controller (controller.h).
+ *   elector     with --leader-elect: renews the Lease (leaderelect.h); its
+ *               callbacks only write one byte to the self-pipe.
+ *   status      the HTTP status server thread (httpserver.h): /healthz,
+ *               /readyz, /metrics, /status; it reads the manager's
+ *               thread-safe status calls only.
+ *
+ * Stdout carries only the `listening on URL (status)` line; logs are JSON
+ * lines on stderr.  SIGTERM/SIGINT: stop taking work, let running
+ * reconciles finish, release the Lease, exit 0.
  */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "alloc.h"
+#include "controller.h"
+#include "flags.h"
+#include "httpserver.h"
+#include "kubeconfig.h"
+#include "leaderelect.h"
+#include "log.h"
+#include "metrics.h"
+#include "myresource.h"
+
+#define LOG_ID "worker"
+
+/* The controllers this binary runs, registered at build time. */
+static const mcf_ctrl_def *const controllers[] = {
+	&mcf_myresource_controller,
+};
+
+/* The self-pipe: signal handlers and elector callbacks write one byte. */
+static int wake_fd[2] = {-1, -1};
+
+enum {
+	WAKE_TERM = 'T',    /* SIGTERM or SIGINT */
+	WAKE_LEADING = 'L', /* started leading */
+	WAKE_STOPPED = 'S', /* stopped leading */
+};
+
+static void
+wake(char c)
+{
+	ssize_t n = write(wake_fd[1], &c, 1);
+	(void) n; /* a full pipe already holds a wake-up */
+}
+
+static void
+on_signal(int sig)
+{
+	(void) sig;
+	int saved = errno;
+	wake(WAKE_TERM);
+	errno = saved;
+}
+
+static void
+le_started(void *arg, const mcf_le_fence *term)
+{
+	(void) arg;
+	(void) term;
+	wake(WAKE_LEADING);
+}
+
+static void
+le_stopped(void *arg)
+{
+	(void) arg;
+	wake(WAKE_STOPPED);
+}
+
+/* State the status handlers read; written by main. */
+typedef struct worker {
+	mcf_ctrl_mgr *mgr;
+	mcf_le       *le;
+	const char   *name;
+	const char   *incarnation;
+	const char   *mode;
+	atomic_bool   running; /* reconcilers resumed */
+} worker;
+
+static int
+h_healthz(const mcf_httpserver_req *req, mcf_httpserver_resp *resp, void *arg)
+{
+	(void) req;
+	(void) arg;
+	mcf_httpserver_resp_printf(resp, "ok\n");
+	return 0;
+}
+
+/* Ready once every engaged cluster has synced its caches (a standby
+ * candidate keeps warm caches and is ready too). */
+static int
+h_readyz(const mcf_httpserver_req *req, mcf_httpserver_resp *resp, void *arg)
+{
+	(void) req;
+	worker *w = arg;
+	char  **names = mcf_ctrl_mgr_clusters(w->mgr);
+	bool    ok = true;
+	char    why[300] = "";
+	for (size_t i = 0; names[i] != NULL; i++) {
+		mcf_ctrl_cluster_status st;
+		if (ok && mcf_ctrl_mgr_cluster_status(w->mgr, names[i], &st) ==
+		        MCF_OK &&
+		    st.state != MCF_CTRL_CLUSTER_SYNCED) {
+			ok = false;
+			snprintf(why, sizeof(why), "cluster \"%s\" not synced\n",
+			    names[i]);
+		}
+		free(names[i]);
+	}
+	free(names);
+	if (ok) {
+		mcf_httpserver_resp_printf(resp, "ok\n");
+	} else {
+		mcf_httpserver_resp_status(resp, 503);
+		mcf_httpserver_resp_printf(resp, "%s", why);
+	}
+	return 0;
+}
+
+static int
+h_metrics(const mcf_httpserver_req *req, mcf_httpserver_resp *resp, void *arg)
+{
+	(void) req;
+	(void) arg;
+	char  *text;
+	size_t len;
+	mcf_metrics_render(mcf_metrics_default(), &text, &len);
+	mcf_httpserver_resp_content_type(
+	    resp, "text/plain; version=0.0.4; charset=utf-8");
+	mcf_httpserver_resp_body_steal(resp, text, len);
+	return 0;
+}
+
+static const char *
+state_name(mcf_ctrl_cluster_state s)
+{
+	switch (s) {
+	case MCF_CTRL_CLUSTER_ENGAGING:
+		return "engaging";
+	case MCF_CTRL_CLUSTER_SYNCED:
+		return "synced";
+	case MCF_CTRL_CLUSTER_FAILING:
+		return "failing";
+	}
+	return "unknown";
+}
+
+static int
+h_status(const mcf_httpserver_req *req, mcf_httpserver_resp *resp, void *arg)
+{
+	(void) req;
+	worker        *w = arg;
+	mcf_ctrl_stats st;
+	mcf_ctrl_mgr_stats(w->mgr, &st);
+	json_t *clusters = json_array();
+	char  **names = mcf_ctrl_mgr_clusters(w->mgr);
+	for (size_t i = 0; names[i] != NULL; i++) {
+		mcf_ctrl_cluster_status cs;
+		if (mcf_ctrl_mgr_cluster_status(w->mgr, names[i], &cs) ==
+		    MCF_OK)
+			json_array_append_new(clusters,
+			    json_pack("{s:s,s:s,s:s,s:I}", "name", names[i],
+			        "state", state_name(cs.state), "reason",
+			        cs.reason, "objects", (json_int_t) cs.objects));
+		free(names[i]);
+	}
+	free(names);
+	char *leader = w->le != NULL ? mcf_le_leader(w->le) : NULL;
+	json_t *doc = json_pack(
+	    "{s:s,s:s,s:s,s:s,s:b,s:o,s:I,s:I,s:I,s:I,s:o}", "mode", w->mode,
+	    "name", w->name, "incarnation", w->incarnation, "version",
+	    MCF_VERSION, "reconciling", atomic_load(&w->running), "leader",
+	    w->le != NULL ? json_pack("{s:b,s:s}", "is_leader",
+	                        mcf_le_is_leader(w->le), "identity",
+	                        leader != NULL ? leader : "")
+	                  : json_null(),
+	    "reconciles", (json_int_t) st.reconciles, "reconcile_errors",
+	    (json_int_t) st.reconcile_errors, "queue_depth",
+	    (json_int_t) st.queue_depth, "active", (json_int_t) st.active,
+	    "clusters", clusters);
+	free(leader);
+	char *text = json_dumps(doc, JSON_INDENT(2));
+	json_decref(doc);
+	mcf_httpserver_resp_content_type(resp, "application/json");
+	mcf_httpserver_resp_body_steal(resp, text, strlen(text));
+	return 0;
+}
+
+static void
+random_hex(char *out, size_t nbytes)
+{
+	unsigned char b[32];
+	if (nbytes > sizeof(b))
+		nbytes = sizeof(b);
+	if (getrandom(b, nbytes, 0) != (ssize_t) nbytes) {
+		for (size_t i = 0; i < nbytes; i++)
+			b[i] = (unsigned char) rand();
+	}
+	for (size_t i = 0; i < nbytes; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
 
 int
 main(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--version") == 0) {
-			printf("mcfleet-worker %s\n", MCF_VERSION);
-			return 0;
-		}
-		if (strcmp(argv[i], "--help") == 0) {
-			printf("usage: mcfleet-worker [--version]\n"
-			       "Not implemented yet beyond --version.\n");
-			return 0;
-		}
-		fprintf(stderr, "mcfleet-worker: unknown flag %s\n", argv[i]);
+	char   *kubeconfig = NULL, *context = NULL, *namespace = NULL;
+	char   *name = NULL, *http = NULL, *log_level = NULL;
+	char   *le_namespace = NULL, *le_name = NULL;
+	bool    standalone = false, leader_elect = false;
+	int64_t lease_ms = 0, renew_ms = 0, retry_ms = 0, resync_ms = 0;
+	int64_t watch_timeout_ms = 0;
+	const mcf_flag flags[] = {
+		{"standalone", MCF_FLAG_BOOL, NULL, "false",
+		    "Run the controllers against the one cluster of "
+		    "--kubeconfig instead of joining a fleet.",
+		    &standalone},
+		{"kubeconfig", MCF_FLAG_STRING, "FILE", NULL,
+		    "Kubeconfig file(s), ':'-separated; default $KUBECONFIG, "
+		    "else the in-cluster service account.",
+		    &kubeconfig},
+		{"context", MCF_FLAG_STRING, "NAME", NULL,
+		    "Kubeconfig context to use; default its current-context.",
+		    &context},
+		{"namespace", MCF_FLAG_STRING, "NS", NULL,
+		    "Standalone: watch only this namespace; default all.",
+		    &namespace},
+		{"name", MCF_FLAG_STRING, "NAME", NULL,
+		    "This worker's name (leader-election identity, User-Agent); "
+		    "default the host name.",
+		    &name},
+		{"http", MCF_FLAG_STRING, "HOST:PORT", "0.0.0.0:8080",
+		    "Address of the status server (/healthz, /readyz, "
+		    "/metrics, /status); port 0 picks a free port.",
+		    &http},
+		{"leader-elect", MCF_FLAG_BOOL, NULL, "false",
+		    "Standalone: reconcile only while holding the Lease "
+		    "--leader-elect-name.",
+		    &leader_elect},
+		{"leader-elect-namespace", MCF_FLAG_STRING, "NS",
+		    "mcfleet-system", "Namespace of the leader-election Lease.",
+		    &le_namespace},
+		{"leader-elect-name", MCF_FLAG_STRING, "NAME",
+		    "mcfleet-worker-standalone",
+		    "Name of the leader-election Lease.", &le_name},
+		{"lease-duration", MCF_FLAG_DURATION, "DURATION", "15s",
+		    "Leader election: how long a Lease holds without renewal.",
+		    &lease_ms},
+		{"renew-deadline", MCF_FLAG_DURATION, "DURATION", "10s",
+		    "Leader election: the leader steps down when it cannot "
+		    "renew within this.",
+		    &renew_ms},
+		{"retry-period", MCF_FLAG_DURATION, "DURATION", "2s",
+		    "Leader election: time between attempts to acquire or "
+		    "renew.",
+		    &retry_ms},
+		{"resync", MCF_FLAG_DURATION, "DURATION", "10h",
+		    "Informer resync period (every object reconciled again); "
+		    "0s turns it off.",
+		    &resync_ms},
+		{"watch-timeout", MCF_FLAG_DURATION, "DURATION", "0s",
+		    "Server-side timeout of each watch request; 0s picks a "
+		    "random 5-10 minutes, as client-go does.",
+		    &watch_timeout_ms},
+		{"log-level", MCF_FLAG_STRING, "LEVEL", "info",
+		    "debug, info, warn or error.", &log_level},
+	};
+	mcf_flagset fs = {
+		.prog = "mcfleet-worker",
+		.summary = "Runs mcfleet's controllers: in a sharded fleet, or "
+		           "against one cluster with --standalone.",
+		.flags = flags,
+		.count = sizeof(flags) / sizeof(flags[0]),
+	};
+	enum mcf_flags_result res;
+	mcf_errinfo           ei = {0};
+
+	mcf_alloc_init_libs();
+	mcf_log_init("mcfleet-worker", MCF_LOG_INFO);
+	if (mcf_flags_parse(&fs, argc, argv, &res, &ei) != MCF_OK) {
+		fprintf(stderr, "mcfleet-worker: %s\n", ei.msg);
 		return 2;
 	}
-	printf("mcfleet-worker %s\n", MCF_VERSION);
-	return 0;
+	if (res == MCF_FLAGS_EXIT) {
+		mcf_flags_free(&fs);
+		return 0;
+	}
+
+	int                rc = 2;
+	enum mcf_log_level lvl;
+	mcf_kubeconfig    *kc = NULL;
+	mcf_ctrl_mgr      *mgr = NULL;
+	mcf_le            *le = NULL;
+	mcf_httpserver    *srv = NULL;
+	char               host[256], incarnation[17], *ua = NULL;
+	char              *ident = NULL;
+	worker             w = {0};
+
+	if (mcf_log_parse_level(log_level, &lvl) != MCF_OK) {
+		fprintf(stderr,
+		    "mcfleet-worker: --log-level: unknown level \"%s\"\n",
+		    log_level);
+		goto out;
+	}
+	mcf_log_set_level(lvl);
+	if (!standalone) {
+		fprintf(stderr,
+		    "mcfleet-worker: fleet mode is not built yet; run with "
+		    "--standalone\n");
+		goto out;
+	}
+	if (leader_elect && (le_namespace == NULL || !le_namespace[0] ||
+	                        le_name == NULL || !le_name[0])) {
+		fprintf(stderr, "mcfleet-worker: --leader-elect needs "
+		                "--leader-elect-namespace and "
+		                "--leader-elect-name\n");
+		goto out;
+	}
+	if (resync_ms < 0 || watch_timeout_ms < 0) {
+		fprintf(stderr, "mcfleet-worker: %s must not be negative\n",
+		    resync_ms < 0 ? "--resync" : "--watch-timeout");
+		goto out;
+	}
+	if (name == NULL || name[0] == '\0') {
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "mcfleet-worker");
+		host[sizeof(host) - 1] = '\0';
+		ident = mcf_strdup(host);
+	} else {
+		ident = mcf_strdup(name);
+	}
+	random_hex(incarnation, 8);
+	mcf_log_set_field("worker", ident);
+	mcf_log_set_field("incarnation", incarnation);
+
+	rc = 1;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (pipe2(wake_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
+		mcf_log_error(LOG_ID, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int lrc = kubeconfig != NULL || getenv("KUBECONFIG") != NULL
+	    ? mcf_kubeconfig_load(kubeconfig, context, &kc, &ei)
+	    : mcf_kubeconfig_in_cluster(NULL, &kc, &ei);
+	if (lrc != MCF_OK) {
+		mcf_log_error(LOG_ID, "kubeconfig: %s", ei.msg);
+		fprintf(stderr, "mcfleet-worker: %s\n", ei.msg);
+		goto out;
+	}
+	ua = mcf_asprintf(
+	    "mcfleet-worker/%s (%s; %s)", MCF_VERSION, ident, incarnation);
+
+	mcf_ctrl_mgr_config mc = {
+		.defs = controllers,
+		.n_defs = sizeof(controllers) / sizeof(controllers[0]),
+		.user_agent = ua,
+		.identity = ident,
+		.namespace = namespace,
+		.resync_ms = resync_ms,
+		.watch_timeout_s = (int) ((watch_timeout_ms + 999) / 1000),
+	};
+	if (mcf_ctrl_mgr_create(&mc, &mgr, &ei) != MCF_OK) {
+		mcf_log_error(LOG_ID, "controllers: %s", ei.msg);
+		goto out;
+	}
+	if (mcf_ctrl_mgr_engage(mgr, "", kc, &ei) != MCF_OK) {
+		mcf_log_error(LOG_ID, "engage: %s", ei.msg);
+		goto out;
+	}
+	w = (worker) {mgr, NULL, ident, incarnation, "standalone", false};
+
+	if (leader_elect) {
+		mcf_le_config lc = {
+			.namespace = le_namespace,
+			.name = le_name,
+			.identity = ident,
+			.lease_duration_ms = lease_ms,
+			.renew_deadline_ms = renew_ms,
+			.retry_period_ms = retry_ms,
+			.on_started_leading = le_started,
+			.on_stopped_leading = le_stopped,
+		};
+		if (mcf_le_create(&lc, &le, &ei) != MCF_OK) {
+			fprintf(stderr, "mcfleet-worker: leader election: %s\n",
+			    ei.msg);
+			rc = 2;
+			goto out;
+		}
+		w.le = le;
+	}
+
+	mcf_httpserver_opts ho;
+	mcf_httpserver_opts_init(&ho);
+	ho.listen = http;
+	if (mcf_httpserver_create(&srv, &ho, &ei) != MCF_OK) {
+		mcf_log_error(LOG_ID, "--http %s: %s", http, ei.msg);
+		fprintf(stderr, "mcfleet-worker: --http %s: %s\n", http, ei.msg);
+		goto out;
+	}
+	mcf_httpserver_route(srv, "/healthz", h_healthz, &w);
+	mcf_httpserver_route(srv, "/readyz", h_readyz, &w);
+	mcf_httpserver_route(srv, "/metrics", h_metrics, &w);
+	mcf_httpserver_route(srv, "/status", h_status, &w);
+	if (mcf_httpserver_start(srv) != MCF_OK) {
+		mcf_log_error(LOG_ID, "status server: cannot start its thread");
+		goto out;
+	}
+	printf("listening on %s (status)\n", mcf_httpserver_url(srv));
+	fflush(stdout);
+
+	if (le != NULL) {
+		if (mcf_le_start(le, kc, ua, &ei) != MCF_OK) {
+			mcf_log_error(LOG_ID, "leader election: %s", ei.msg);
+			goto out;
+		}
+	} else {
+		mcf_ctrl_mgr_resume(mgr);
+		atomic_store(&w.running, true);
+	}
+	mcf_log_info(LOG_ID, "running %zu controller(s) on %s%s%s",
+	    mc.n_defs, kc->server, namespace ? " namespace " : "",
+	    namespace ? namespace : "");
+
+	for (bool done = false; !done;) {
+		struct pollfd pfd = {.fd = wake_fd[0], .events = POLLIN};
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			break;
+		char buf[64];
+		ssize_t n;
+		while ((n = read(wake_fd[0], buf, sizeof(buf))) > 0) {
+			for (ssize_t i = 0; i < n; i++) {
+				if (buf[i] == WAKE_TERM) {
+					done = true;
+				} else if (buf[i] == WAKE_LEADING && !done &&
+				           mcf_le_is_leader(le)) {
+					mcf_log_info(LOG_ID, "leading: "
+					                     "reconciling");
+					mcf_ctrl_mgr_resume(mgr);
+					atomic_store(&w.running, true);
+				} else if (buf[i] == WAKE_STOPPED) {
+					mcf_log_warn(LOG_ID, "lost the lease: "
+					                     "reconcilers "
+					                     "paused");
+					mcf_ctrl_mgr_pause(mgr);
+					atomic_store(&w.running, false);
+				}
+			}
+		}
+	}
+	mcf_log_info(LOG_ID, "stopping: finishing running reconciles");
+	/* Single writer: every write of ours ends before the Lease goes. */
+	mcf_ctrl_mgr_pause(mgr);
+	atomic_store(&w.running, false);
+	if (le != NULL)
+		mcf_le_stop(le, true);
+	rc = 0;
+
+out:
+	mcf_httpserver_destroy(srv);
+	mcf_ctrl_mgr_destroy(mgr);
+	mcf_le_destroy(le);
+	mcf_kubeconfig_destroy(kc);
+	free(ua);
+	free(ident);
+	mcf_flags_free(&fs);
+	if (wake_fd[0] >= 0) {
+		close(wake_fd[0]);
+		close(wake_fd[1]);
+	}
+	if (rc != 2)
+		curl_global_cleanup();
+	if (rc == 0)
+		mcf_log_info(LOG_ID, "stopped");
+	return rc;
 }
