@@ -37,10 +37,10 @@
  * references, never objects.  The loop thread is the only writer of the
  * object table, so it reads that table without the lock.
  *
- * Locks, in the order they may nest: loop->mtx (registry, command queue,
- * reference counts) is never held with another; inf->hmtx (dispatch: held
- * while handlers run) may be held while inf->rw is taken; inf->sync_mtx
- * is a leaf.
+ * Locks, in the order they may nest: inf->hmtx (dispatch: held while
+ * handlers run), then inf->rw (the cache) or loop->mtx (registry, command
+ * queue, reference counts; a handler adding a handler posts a command);
+ * nothing is taken while rw, loop->mtx or inf->sync_mtx is held.
  */
 #include <errno.h>
 #include <limits.h>
@@ -192,7 +192,8 @@ smap_find(const smap *m, const char *k, size_t kl, uint64_t h)
 		const smap_slot *e = &m->s[i];
 		if (e->key == NULL)
 			return SIZE_MAX;
-		if (e->hash == h && e->klen == kl && memcmp(e->key, k, kl) == 0)
+		if (e->hash == h && e->klen == kl
+		    && memcmp(e->key, k, kl) == 0)
 			return i;
 	}
 }
@@ -238,9 +239,9 @@ smap_put(smap *m, const char *k, size_t kl, uint64_t h, void *v)
 	if (m->n > 0) {
 		size_t i = smap_find(m, k, kl, h);
 		if (i != SIZE_MAX) {
-			void *old    = m->s[i].val;
-			m->s[i].key  = k;
-			m->s[i].val  = v;
+			void *old   = m->s[i].val;
+			m->s[i].key = k;
+			m->s[i].val = v;
 			return old;
 		}
 	}
@@ -399,9 +400,9 @@ buf_add_enc(inf_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-		bool keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-		    || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'
-		    || *p == '_' || *p == '~';
+		bool keep = (*p >= 'a' && *p <= 'z')
+		    || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')
+		    || *p == '-' || *p == '.' || *p == '_' || *p == '~';
 		if (keep) {
 			buf_add(b, (const char *) p, 1);
 		} else {
@@ -438,7 +439,8 @@ static void
 obj_release(json_t *obj)
 {
 	if (obj == NULL
-	    || __atomic_load_n(&obj->refcount, __ATOMIC_RELAXED) == (size_t) -1)
+	    || __atomic_load_n(&obj->refcount, __ATOMIC_RELAXED)
+	        == (size_t) -1)
 		return;
 	if (__atomic_sub_fetch(&obj->refcount, 1, __ATOMIC_ACQ_REL) == 0)
 		json_delete(obj);
@@ -450,7 +452,8 @@ static json_t *
 obj_ref(json_t *obj)
 {
 	if (obj != NULL
-	    && __atomic_load_n(&obj->refcount, __ATOMIC_RELAXED) != (size_t) -1)
+	    && __atomic_load_n(&obj->refcount, __ATOMIC_RELAXED)
+	        != (size_t) -1)
 		__atomic_fetch_add(&obj->refcount, 1, __ATOMIC_RELAXED);
 	return obj;
 }
@@ -474,7 +477,7 @@ typedef struct inf_bucket {
 typedef struct inf_index {
 	char            *name; /* owned */
 	mcf_inf_index_fn fn;
-	void            *arg; /* borrowed */
+	void            *arg;     /* borrowed */
 	smap             buckets; /* value -> inf_bucket * (owned) */
 } inf_index;
 
@@ -539,17 +542,19 @@ idx_unlink(inf_index *x, inf_ent *e, const char *v)
 /* Moves `e` in index `x` from the values of `old_obj` (NULL: none) to
  * those of `new_obj` (NULL: none).  Write lock held. */
 static void
-idx_update(inf_index *x, inf_ent *e, const json_t *old_obj,
-    const json_t *new_obj)
+idx_update(
+    inf_index *x, inf_ent *e, const json_t *old_obj, const json_t *new_obj)
 {
 	const char  *s_old[IDX_STACK], *s_new[IDX_STACK];
 	const char **v_old = NULL, **v_new = NULL, **h_old = NULL,
-		   **h_new = NULL;
+	           **h_new = NULL;
 	size_t n_old = 0, n_new = 0;
 	if (old_obj != NULL)
-		n_old = idx_values(x, old_obj, s_old, IDX_STACK, &v_old, &h_old);
+		n_old
+		    = idx_values(x, old_obj, s_old, IDX_STACK, &v_old, &h_old);
 	if (new_obj != NULL)
-		n_new = idx_values(x, new_obj, s_new, IDX_STACK, &v_new, &h_new);
+		n_new
+		    = idx_values(x, new_obj, s_new, IDX_STACK, &v_new, &h_new);
 	bool same = n_old == n_new;
 	for (size_t i = 0; same && i < n_old; i++)
 		same = (v_old[i] == NULL && v_new[i] == NULL)
@@ -603,7 +608,8 @@ index_owner_uid(const json_t *obj, const char **out, size_t cap, void *arg)
 	const json_t *r;
 	if (!json_is_array(refs))
 		return 0;
-	json_array_foreach (refs, i, r) {
+	json_array_foreach(refs, i, r)
+	{
 		const char *uid = json_string_value(json_object_get(r, "uid"));
 		if (uid == NULL || uid[0] == '\0')
 			continue;
@@ -667,13 +673,13 @@ struct mcf_inf {
 	mcf_inf_loop *loop; /* borrowed: outlives the informer */
 
 	/* Identity and configuration, immutable after acquire. */
-	char   *key; /* owned: '\0'-separated key fields */
-	size_t  klen;
+	char    *key; /* owned: '\0'-separated key fields */
+	size_t   klen;
 	uint64_t khash;
-	char   *desc;     /* owned: "cluster/group/version/resource[/ns]" */
-	char   *base_url; /* owned: collection URL, no query */
-	char   *lsel, *fsel; /* owned or NULL */
-	int64_t page_size, resync_ms, backoff_ms, backoff_max_ms,
+	char    *desc;     /* owned: "cluster/group/version/resource in ns" */
+	char    *base_url; /* owned: collection URL, no query */
+	char    *lsel, *fsel; /* owned or NULL */
+	int64_t  page_size, resync_ms, backoff_ms, backoff_max_ms,
 	    list_timeout_ms;
 	int     watch_timeout_s;
 	size_t  max_event;
@@ -726,14 +732,13 @@ struct mcf_inf {
 	bool               relist_gone;   /* ... because of a 410 */
 	bool               watch_failed;  /* an ERROR event other than 410 */
 	char               watch_err[256];
-	int                watch_err_code;
-	smap               staging;   /* key -> inf_ent * (owned): list pages */
-	char              *cont;      /* owned: continue token of next page */
-	char              *list_rv;   /* owned: list's resourceVersion */
+	smap               staging; /* key -> inf_ent * (owned): list pages */
+	char              *cont;    /* owned: continue token of next page */
+	char              *list_rv; /* owned: list's resourceVersion */
 	bool               list_gone; /* current list caused by a 410 */
 	char              *rv;        /* owned: last resourceVersion */
 	size_t             rv_cap;
-	unsigned           fails;     /* consecutive failures (backoff) */
+	unsigned           fails; /* consecutive failures (backoff) */
 	unsigned           seed;
 	bool               started;  /* first list has completed */
 	atomic_bool        hpending; /* handlers wait for initial adds */
@@ -752,9 +757,9 @@ static _Thread_local mcf_inf_loop *tls_loop;
 static void
 heap_swap(mcf_inf_loop *L, size_t a, size_t b)
 {
-	inf_timer *t = L->heap[a];
-	L->heap[a]   = L->heap[b];
-	L->heap[b]   = t;
+	inf_timer *t     = L->heap[a];
+	L->heap[a]       = L->heap[b];
+	L->heap[b]       = t;
 	L->heap[a]->hidx = a;
 	L->heap[b]->hidx = b;
 }
@@ -811,8 +816,8 @@ timer_arm(mcf_inf_loop *L, inf_timer *t, int64_t at)
 		L->heap_cap = L->heap_cap ? L->heap_cap * 2 : 64;
 		L->heap = mcf_realloc(L->heap, L->heap_cap * sizeof(*L->heap));
 	}
-	t->at           = at;
-	t->hidx         = L->nheap;
+	t->at               = at;
+	t->hidx             = L->nheap;
 	L->heap[L->nheap++] = t;
 	heap_up(L, t->hidx);
 }
@@ -820,13 +825,11 @@ timer_arm(mcf_inf_loop *L, inf_timer *t, int64_t at)
 /* ---- stats ---------------------------------------------------------- */
 
 /* Records a failure in the stats (takes the write lock). */
-static void
-stats_fail(mcf_inf *inf, int err, int http, bool stream, const char *fmt,
-    ...) __attribute__((format(printf, 5, 6)));
+static void stats_fail(mcf_inf *inf, int err, int http, bool stream,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static void
-stats_fail(mcf_inf *inf, int err, int http, bool stream, const char *fmt,
-    ...)
+stats_fail(mcf_inf *inf, int err, int http, bool stream, const char *fmt, ...)
 {
 	char    msg[256];
 	va_list ap;
@@ -928,7 +931,8 @@ deliver_initial(mcf_inf *inf)
 			continue;
 		mcf_inf_handler h = inf->hdl[i].h;
 		/* The loop thread is the only writer of objs: no lock. */
-		for (size_t j = 0; h.on_add != NULL && j < inf->objs.cap; j++) {
+		for (size_t j = 0; h.on_add != NULL && j < inf->objs.cap;
+		     j++) {
 			if (inf->objs.s[j].key == NULL)
 				continue;
 			inf_ent *e = inf->objs.s[j].val;
@@ -949,8 +953,7 @@ obj_key(const json_t *obj, char *buf)
 {
 	const json_t *meta = json_object_get(obj, "metadata");
 	const char   *name = json_string_value(json_object_get(meta, "name"));
-	const char   *ns
-	    = json_string_value(json_object_get(meta, "namespace"));
+	const char *ns = json_string_value(json_object_get(meta, "namespace"));
 	if (name == NULL || name[0] == '\0')
 		return 0;
 	int n = (ns != NULL && ns[0] != '\0')
@@ -1229,7 +1232,7 @@ on_ws_event(const mcf_ws_event *ev, void *arg)
 		if (inf->npend == inf->pend_cap) {
 			inf->pend_cap = inf->pend_cap ? inf->pend_cap * 2 : 64;
 			inf->pend     = mcf_realloc(
-                            inf->pend, inf->pend_cap * sizeof(*inf->pend));
+			        inf->pend, inf->pend_cap * sizeof(*inf->pend));
 		}
 		inf->pend[inf->npend].type  = ev->type;
 		inf->pend[inf->npend++].obj = json_incref(ev->object);
@@ -1239,7 +1242,6 @@ on_ws_event(const mcf_ws_event *ev, void *arg)
 	}
 	/* ERROR: a Status. */
 	int err = mcf_kc_classify(ev->reason, ev->code ? ev->code : 500);
-	inf->watch_err_code = ev->code;
 	snprintf(inf->watch_err, sizeof(inf->watch_err),
 	    "watch ERROR event: %d %s: %s", ev->code,
 	    ev->reason ? ev->reason : "", ev->message ? ev->message : "");
@@ -1297,7 +1299,7 @@ send_request(mcf_inf *inf, int req, char *url, int64_t timeout_ms)
 		curl_easy_reset(inf->easy);
 	}
 	curl_slist_free_all(inf->hdrs);
-	inf->hdrs = NULL;
+	inf->hdrs     = NULL;
 	CURL       *h = inf->easy;
 	mcf_errinfo ei;
 	if (mcf_kc_easy_setup(inf->kc, h, &inf->hdrs, &ei) != MCF_OK)
@@ -1399,13 +1401,13 @@ start_watch(mcf_inf *inf)
 	inf->st.watches++;
 	rw_unlock(&inf->rw);
 	inf->state = ST_WATCH;
-	send_request(inf, REQ_WATCH, b.p,
-	    (int64_t) t * 1000 + INF_WATCH_GRACE_MS);
+	send_request(
+	    inf, REQ_WATCH, b.p, (int64_t) t * 1000 + INF_WATCH_GRACE_MS);
 }
 
-/* Schedules `what` (enum inf_retry) after a jittered backoff: client-go's reflector, 800 ms doubling to a 30 s cap,
- * then jitter factor 1.0 (a delay in [d, 2d)); a Retry-After is a
- * minimum. */
+/* Schedules `what` (enum inf_retry) after a jittered backoff: client-go's
+ * reflector, 800 ms doubling to a 30 s cap, then jitter factor 1.0 (a delay in
+ * [d, 2d)); a Retry-After is a minimum. */
 static void
 retry_later(mcf_inf *inf, int what)
 {
@@ -1415,8 +1417,9 @@ retry_later(mcf_inf *inf, int what)
 		d *= 2;
 	if (d > inf->backoff_max_ms)
 		d = inf->backoff_max_ms;
-	int64_t wait = d + (int64_t) ((double) d * rand_r(&inf->seed)
-	                   / ((double) RAND_MAX + 1.0));
+	int64_t wait = d
+	    + (int64_t) ((double) d * rand_r(&inf->seed)
+	        / ((double) RAND_MAX + 1.0));
 	if (inf->retry_after > 0 && wait < inf->retry_after * 1000LL)
 		wait = inf->retry_after * 1000LL;
 	inf->state      = ST_WAIT;
@@ -1482,7 +1485,8 @@ take_page(mcf_inf *inf, char *msg, size_t msglen)
 	json_t     *meta  = json_object_get(j, "metadata");
 	const char *rv
 	    = json_string_value(json_object_get(meta, "resourceVersion"));
-	const char *cont = json_string_value(json_object_get(meta, "continue"));
+	const char *cont
+	    = json_string_value(json_object_get(meta, "continue"));
 	if ((items != NULL && !json_is_array(items) && !json_is_null(items))
 	    || rv == NULL) {
 		snprintf(msg, msglen,
@@ -1493,15 +1497,15 @@ take_page(mcf_inf *inf, char *msg, size_t msglen)
 	/* Items of built-in lists omit kind and apiVersion: fill them in
 	 * from the list so cached objects look like watched ones. */
 	const char *lkind = json_string_value(json_object_get(j, "kind"));
-	const char *lapi
-	    = json_string_value(json_object_get(j, "apiVersion"));
-	char   kind[256] = "";
-	size_t kl        = lkind ? strlen(lkind) : 0;
+	const char *lapi = json_string_value(json_object_get(j, "apiVersion"));
+	char        kind[256] = "";
+	size_t      kl        = lkind ? strlen(lkind) : 0;
 	if (kl > 4 && kl < sizeof(kind) && strcmp(lkind + kl - 4, "List") == 0)
 		snprintf(kind, sizeof(kind), "%.*s", (int) (kl - 4), lkind);
 	size_t  i;
 	json_t *it;
-	json_array_foreach (items, i, it) {
+	json_array_foreach(items, i, it)
+	{
 		char   key[INF_KEY_MAX];
 		size_t n = json_is_object(it) ? obj_key(it, key) : 0;
 		if (n == 0) {
@@ -1526,7 +1530,8 @@ take_page(mcf_inf *inf, char *msg, size_t msglen)
 	free(inf->list_rv);
 	inf->list_rv = mcf_strdup(rv);
 	free(inf->cont);
-	inf->cont = (cont != NULL && cont[0] != '\0') ? mcf_strdup(cont) : NULL;
+	inf->cont
+	    = (cont != NULL && cont[0] != '\0') ? mcf_strdup(cont) : NULL;
 	json_decref(j);
 	return true;
 }
@@ -1545,12 +1550,12 @@ list_done(mcf_inf *inf, CURLcode cc)
 {
 	char msg[256];
 	if (cc != CURLE_OK) {
-		const char *m = inf->body_too_big ? "list body over 1 GiB"
-		    : inf->errbuf[0]               ? inf->errbuf
-		                                   : curl_easy_strerror(cc);
-		int err = inf->body_too_big ? MCF_ETOOBIG
-		    : cc == CURLE_OPERATION_TIMEDOUT ? MCF_ETIMEDOUT
-		                                     : MCF_EIO;
+		const char *m   = inf->body_too_big ? "list body over 1 GiB"
+		      : inf->errbuf[0]              ? inf->errbuf
+		                                    : curl_easy_strerror(cc);
+		int         err = inf->body_too_big          ? MCF_ETOOBIG
+		            : cc == CURLE_OPERATION_TIMEDOUT ? MCF_ETIMEDOUT
+		                                             : MCF_EIO;
 		stats_fail(inf, err, 0, false, "list %s: %s", inf->desc, m);
 		mcf_log_warn("INF-LIST", "%s: list failed: %s", inf->desc, m);
 		retry_later(inf, RT_LIST);
@@ -1572,10 +1577,11 @@ list_done(mcf_inf *inf, CURLcode cc)
 		    "list %s: %s", inf->desc, msg);
 		if (err == MCF_ENOENT)
 			mcf_log_info("INF-LIST-404",
-			    "%s: resource not served (yet): %s", inf->desc, msg);
+			    "%s: resource not served (yet): %s", inf->desc,
+			    msg);
 		else
-			mcf_log_warn("INF-LIST", "%s: list failed: %s",
-			    inf->desc, msg);
+			mcf_log_warn(
+			    "INF-LIST", "%s: list failed: %s", inf->desc, msg);
 		retry_later(inf, RT_LIST);
 		return;
 	}
@@ -1612,8 +1618,8 @@ list_done(mcf_inf *inf, CURLcode cc)
 			timer_arm(inf->loop, &inf->t_resync,
 			    now_ms() + inf->resync_ms);
 	}
-	mcf_log_debug("INF-LISTED", "%s: listed at %s, %zu objects",
-	    inf->desc, inf->rv ? inf->rv : "", inf->objs.n);
+	mcf_log_debug("INF-LISTED", "%s: listed at %s, %zu objects", inf->desc,
+	    inf->rv ? inf->rv : "", inf->objs.n);
 	start_watch(inf);
 }
 
@@ -1628,8 +1634,8 @@ watch_done(mcf_inf *inf, CURLcode cc)
 	    "%s", inf->rv ? inf->rv : "");
 	rw_unlock(&inf->rw);
 	if (inf->want_relist) {
-		stats_fail(inf, inf->relist_gone ? MCF_EGONE : MCF_EUNAVAIL,
-		    0, false, "%s: %s", inf->desc, inf->watch_err);
+		stats_fail(inf, inf->relist_gone ? MCF_EGONE : MCF_EUNAVAIL, 0,
+		    false, "%s: %s", inf->desc, inf->watch_err);
 		mcf_log_info("INF-RELIST", "%s: %s; listing again", inf->desc,
 		    inf->watch_err);
 		relist(inf, inf->relist_gone);
@@ -1638,8 +1644,9 @@ watch_done(mcf_inf *inf, CURLcode cc)
 	if (inf->http_code != 200 && inf->http_code != 0) {
 		int err = answer_error(inf, msg, sizeof(msg));
 		if (err == MCF_EGONE) {
-			mcf_log_info("INF-RELIST", "%s: watch: %s; listing "
-			                           "again",
+			mcf_log_info("INF-RELIST",
+			    "%s: watch: %s; listing "
+			    "again",
 			    inf->desc, msg);
 			stats_fail(inf, err, (int) inf->http_code, false,
 			    "watch %s: %s", inf->desc, msg);
@@ -1658,10 +1665,12 @@ watch_done(mcf_inf *inf, CURLcode cc)
 		return;
 	}
 	if (inf->http_code == 0) {
-		const char *m = inf->errbuf[0] ? inf->errbuf
-		                               : curl_easy_strerror(cc);
-		stats_fail(inf, MCF_EIO, 0, false, "watch %s: %s", inf->desc, m);
-		mcf_log_warn("INF-WATCH", "%s: watch failed: %s", inf->desc, m);
+		const char *m
+		    = inf->errbuf[0] ? inf->errbuf : curl_easy_strerror(cc);
+		stats_fail(
+		    inf, MCF_EIO, 0, false, "watch %s: %s", inf->desc, m);
+		mcf_log_warn(
+		    "INF-WATCH", "%s: watch failed: %s", inf->desc, m);
 		retry_later(inf, RT_WATCH);
 		return;
 	}
@@ -1877,8 +1886,8 @@ sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 	if (epoll_ctl(L->epfd, EPOLL_CTL_MOD, s, &ev) != 0) {
 		if (errno != ENOENT
 		    || epoll_ctl(L->epfd, EPOLL_CTL_ADD, s, &ev) != 0)
-			mcf_log_error("INF-EPOLL", "epoll_ctl fd %d: %s", (int) s,
-			    strerror(errno));
+			mcf_log_error("INF-EPOLL", "epoll_ctl fd %d: %s",
+			    (int) s, strerror(errno));
 	}
 	return 0;
 }
@@ -1900,10 +1909,21 @@ drain_done(mcf_inf_loop *L)
 	while ((m = curl_multi_info_read(L->multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
-		CURL    *h  = m->easy_handle;
-		CURLcode cc = m->data.result;
+		CURL    *h   = m->easy_handle;
+		CURLcode cc  = m->data.result;
 		mcf_inf *inf = NULL;
 		curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **) &inf);
+		if (inf != NULL) {
+			/* rest_client_requests_total, as for every REST call.
+			 */
+			long code = 0;
+			char host[256];
+			if (cc == CURLE_OK)
+				curl_easy_getinfo(
+				    h, CURLINFO_RESPONSE_CODE, &code);
+			mcf_kc_url_host(inf->base_url, host, sizeof(host));
+			mcf_kc_metrics_record("GET", host, (int) code);
+		}
 		curl_multi_remove_handle(L->multi, h);
 		if (inf != NULL)
 			request_done(inf, cc);
@@ -1937,8 +1957,8 @@ loop_main(void *arg)
 		if (L->curl_at >= 0)
 			to = L->curl_at > now ? L->curl_at - now : 0;
 		if (L->nheap > 0) {
-			int64_t t = L->heap[0]->at > now ? L->heap[0]->at - now
-			                                 : 0;
+			int64_t t
+			    = L->heap[0]->at > now ? L->heap[0]->at - now : 0;
 			if (to < 0 || t < to)
 				to = t;
 		}
@@ -1967,7 +1987,8 @@ loop_main(void *arg)
 			if (e & EPOLLERR)
 				flags |= CURL_CSELECT_ERR;
 			int running;
-			curl_multi_socket_action(L->multi, fd, flags, &running);
+			curl_multi_socket_action(
+			    L->multi, fd, flags, &running);
 		}
 		if (L->curl_at >= 0 && now_ms() >= L->curl_at) {
 			int running;
@@ -2088,7 +2109,7 @@ add_builtin_index(mcf_inf *inf, const char *name, mcf_inf_index_fn fn)
 	inf_index *x = mcf_calloc(1, sizeof(*x));
 	x->name      = mcf_strdup(name);
 	x->fn        = fn;
-	inf->idx     = mcf_realloc(inf->idx, (inf->nidx + 1) * sizeof(*inf->idx));
+	inf->idx = mcf_realloc(inf->idx, (inf->nidx + 1) * sizeof(*inf->idx));
 	inf->idx[inf->nidx++] = x;
 }
 
@@ -2123,8 +2144,8 @@ inf_free(mcf_inf *inf)
 }
 
 int
-mcf_inf_acquire(mcf_inf_loop *L, const mcf_inf_config *cfg, mcf_inf **out,
-    mcf_errinfo *ei)
+mcf_inf_acquire(
+    mcf_inf_loop *L, const mcf_inf_config *cfg, mcf_inf **out, mcf_errinfo *ei)
 {
 	if (L == NULL || cfg == NULL || out == NULL || cfg->kc == NULL
 	    || cfg->kc->server == NULL || cfg->version == NULL
@@ -2153,18 +2174,18 @@ mcf_inf_acquire(mcf_inf_loop *L, const mcf_inf_config *cfg, mcf_inf **out,
 	const char *ua = cfg->user_agent != NULL && cfg->user_agent[0] != '\0'
 	    ? cfg->user_agent
 	    : "mcfleet/" MCF_VERSION;
-	int rc = mcf_kc_create(cfg->kc, ua, NULL, &kc, ei);
+	int         rc = mcf_kc_create(cfg->kc, ua, NULL, &kc, ei);
 	if (rc != MCF_OK) {
 		free(key);
 		return rc;
 	}
-	inf        = mcf_calloc(1, sizeof(*inf));
-	inf->loop  = L;
-	inf->key   = key;
-	inf->klen  = klen;
-	inf->khash = kh;
-	inf->kc    = kc;
-	inf->refs  = 1;
+	inf               = mcf_calloc(1, sizeof(*inf));
+	inf->loop         = L;
+	inf->key          = key;
+	inf->klen         = klen;
+	inf->khash        = kh;
+	inf->kc           = kc;
+	inf->refs         = 1;
 	const char *group = nz(cfg->group);
 	inf->desc = mcf_asprintf("%s/%s%s%s/%s%s%s", nz(cfg->cluster), group,
 	    group[0] ? "/" : "", cfg->version, cfg->resource,
@@ -2192,15 +2213,16 @@ mcf_inf_acquire(mcf_inf_loop *L, const mcf_inf_config *cfg, mcf_inf **out,
 	inf->lsel     = cfg->label_selector && cfg->label_selector[0]
 	        ? mcf_strdup(cfg->label_selector)
 	        : NULL;
-	inf->fsel = cfg->field_selector && cfg->field_selector[0]
-	    ? mcf_strdup(cfg->field_selector)
-	    : NULL;
-	inf->page_size = cfg->page_size > 0 ? cfg->page_size : INF_DEFAULT_PAGE;
+	inf->fsel     = cfg->field_selector && cfg->field_selector[0]
+	        ? mcf_strdup(cfg->field_selector)
+	        : NULL;
+	inf->page_size
+	    = cfg->page_size > 0 ? cfg->page_size : INF_DEFAULT_PAGE;
 	inf->resync_ms = cfg->resync_ms > 0 ? cfg->resync_ms : 0;
 	inf->watch_timeout_s
 	    = cfg->watch_timeout_s > 0 ? cfg->watch_timeout_s : 0;
-	inf->max_event = cfg->max_event_bytes > 0 ? cfg->max_event_bytes
-	                                          : INF_DEFAULT_MAX_EVENT;
+	inf->max_event  = cfg->max_event_bytes > 0 ? cfg->max_event_bytes
+	                                           : INF_DEFAULT_MAX_EVENT;
 	inf->backoff_ms = cfg->backoff_initial_ms > 0 ? cfg->backoff_initial_ms
 	                                              : INF_DEFAULT_BACKOFF_MS;
 	inf->backoff_max_ms = cfg->backoff_max_ms > 0
@@ -2211,8 +2233,8 @@ mcf_inf_acquire(mcf_inf_loop *L, const mcf_inf_config *cfg, mcf_inf **out,
 	inf->list_timeout_ms = cfg->list_timeout_ms > 0
 	    ? cfg->list_timeout_ms
 	    : INF_DEFAULT_LIST_TIMEOUT_MS;
-	inf->seed = (unsigned) (now_ms() ^ (uint64_t) (uintptr_t) inf ^ kh);
-	inf->t_retry  = (inf_timer) { 0, SIZE_MAX, inf, TM_RETRY };
+	inf->seed    = (unsigned) (now_ms() ^ (uint64_t) (uintptr_t) inf ^ kh);
+	inf->t_retry = (inf_timer) { 0, SIZE_MAX, inf, TM_RETRY };
 	inf->t_resync = (inf_timer) { 0, SIZE_MAX, inf, TM_RESYNC };
 	pthread_rwlock_init(&inf->rw, NULL);
 	pthread_mutex_init(&inf->sync_mtx, NULL);
@@ -2276,7 +2298,8 @@ mcf_inf_add_handler(mcf_inf *inf, const mcf_inf_handler *h, uint64_t *id)
 		mtx_lock(&inf->hmtx);
 	if (inf->nhdl == inf->hcap) {
 		inf->hcap = inf->hcap ? inf->hcap * 2 : 4;
-		inf->hdl  = mcf_realloc(inf->hdl, inf->hcap * sizeof(*inf->hdl));
+		inf->hdl
+		    = mcf_realloc(inf->hdl, inf->hcap * sizeof(*inf->hdl));
 	}
 	inf_hdl *e = &inf->hdl[inf->nhdl++];
 	e->h       = *h;
@@ -2369,7 +2392,8 @@ mcf_inf_wait_synced(mcf_inf *inf, int64_t timeout_ms)
 		} else if (pthread_cond_timedwait(
 		               &inf->sync_cv, &inf->sync_mtx, &dl)
 		    == ETIMEDOUT) {
-			rc = atomic_load(&inf->synced) ? MCF_OK : MCF_ETIMEDOUT;
+			rc = atomic_load(&inf->synced) ? MCF_OK
+			                               : MCF_ETIMEDOUT;
 			break;
 		}
 	}
@@ -2392,8 +2416,8 @@ mcf_inf_get(mcf_inf *inf, const char *key)
 }
 
 int
-mcf_inf_list(mcf_inf *inf, const char *index, const char *value,
-    json_t ***out, size_t *n)
+mcf_inf_list(mcf_inf *inf, const char *index, const char *value, json_t ***out,
+    size_t *n)
 {
 	if (out != NULL)
 		*out = NULL;
@@ -2405,9 +2429,8 @@ mcf_inf_list(mcf_inf *inf, const char *index, const char *value,
 	rd_lock(&inf->rw);
 	if (index == NULL) {
 		size_t   k = 0;
-		json_t **a = inf->objs.n
-		    ? mcf_malloc(inf->objs.n * sizeof(*a))
-		    : NULL;
+		json_t **a = inf->objs.n ? mcf_malloc(inf->objs.n * sizeof(*a))
+		                         : NULL;
 		for (size_t i = 0; i < inf->objs.cap; i++) {
 			if (inf->objs.s[i].key == NULL)
 				continue;

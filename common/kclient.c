@@ -19,6 +19,7 @@
  * body still gives a clean error.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@
 #include "alloc.h"
 #include "kclient.h"
 #include "log.h"
+#include "metrics.h"
 
 #define KC_DEFAULT_TIMEOUT_MS 30000
 #define KC_DEFAULT_ATTEMPTS 10
@@ -54,11 +56,12 @@ struct mcf_kc {
 	char *token;      /* owned: literal token, or NULL */
 	char *token_file; /* owned: path, or NULL */
 	char *file_token; /* owned: last token read from token_file */
+	char  host[256];  /* the server's host[:port], the metrics label */
 	/* Connection settings, kept for mcf_kc_easy_setup. */
-	char          *user_agent; /* owned */
-	bool           insecure;
-	unsigned char *ca_pem, *cert_pem, *key_pem; /* owned copies or NULL */
-	size_t         ca_pem_len, cert_pem_len, key_pem_len;
+	char           *user_agent; /* owned */
+	bool            insecure;
+	unsigned char  *ca_pem, *cert_pem, *key_pem; /* owned copies or NULL */
+	size_t          ca_pem_len, cert_pem_len, key_pem_len;
 	struct timespec tf_mtime;
 	off_t           tf_size;
 	bool            tf_loaded;
@@ -295,7 +298,8 @@ conn_opts(mcf_kc *c, CURL *h)
 		bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L)
 		    != CURLE_OK;
 	} else if (c->ca_pem != NULL) {
-		bad |= set_blob(h, CURLOPT_CAINFO_BLOB, c->ca_pem, c->ca_pem_len)
+		bad |= set_blob(
+		           h, CURLOPT_CAINFO_BLOB, c->ca_pem, c->ca_pem_len)
 		    != 0;
 	}
 	if (c->cert_pem != NULL && c->key_pem != NULL) {
@@ -354,6 +358,7 @@ mcf_kc_create(const mcf_kubeconfig *kc, const char *user_agent,
 	c->tokens    = c->opts.burst;
 	c->bucket_ms = now_ms();
 	c->seed      = (unsigned) (now_ms() ^ (intptr_t) c);
+	mcf_kc_url_host(kc->server, c->host, sizeof(c->host));
 
 	c->user_agent = mcf_strdup(user_agent);
 	c->insecure   = kc->insecure;
@@ -494,8 +499,8 @@ mcf_kc_easy_setup(
 	h2 = curl_slist_append(h, "Accept: application/json");
 	if (h2 == NULL)
 		mcf_panic("curl_slist_append");
-	h                = h2;
-	const char *tok  = current_token(c);
+	h               = h2;
+	const char *tok = current_token(c);
 	if (tok != NULL && tok[0] != '\0') {
 		char *auth = mcf_asprintf("Authorization: Bearer %s", tok);
 		h2         = curl_slist_append(h, auth);
@@ -678,6 +683,10 @@ do_call(mcf_kc *c, const char *method, const char *url, const char *body,
 		            ? left
 		            : KC_CONNECT_TIMEOUT_MS));
 		CURLcode cc = curl_easy_perform(h);
+		long     rcode = 0;
+		if (cc == CURLE_OK)
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rcode);
+		mcf_kc_metrics_record(method, c->host, cc == CURLE_OK ? (int) rcode : 0);
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 		curl_slist_free_all(hdr);
 		/* The token may be in the Authorization header: wipe it. */
@@ -969,4 +978,50 @@ mcf_kc_request(mcf_kc *c, const char *method, const char *path,
 	buf_adds(&u, c->base);
 	buf_adds(&u, path);
 	return call_json(c, method, &u, body, "application/json", out, st);
+}
+
+void
+mcf_kc_url_host(const char *url, char *out, size_t cap)
+{
+	const char *p = strstr(url, "://");
+	p = p != NULL ? p + 3 : url;
+	size_t n = strcspn(p, "/?#");
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+/* rest_client_requests_total: the family is registered once; a series is
+ * looked up per request (a short critical section in the family). */
+static pthread_once_t       rest_once = PTHREAD_ONCE_INIT;
+static mcf_metrics_family *rest_family;
+
+static void
+rest_register(void)
+{
+	static const char *const labels[] = {"code", "method", "host", NULL};
+	if (mcf_metrics_counter_register(mcf_metrics_default(),
+	        "rest_client_requests_total",
+	        "Number of HTTP requests, partitioned by status code, method, "
+	        "and host.",
+	        labels, &rest_family) != MCF_OK)
+		rest_family = NULL;
+}
+
+void
+mcf_kc_metrics_record(const char *method, const char *host, int http_code)
+{
+	pthread_once(&rest_once, rest_register);
+	if (rest_family == NULL)
+		return;
+	char code[16];
+	if (http_code > 0)
+		snprintf(code, sizeof(code), "%d", http_code);
+	else
+		snprintf(code, sizeof(code), "<error>");
+	const char *const   values[] = {code, method, host, NULL};
+	mcf_metrics_series *s;
+	if (mcf_metrics_series_get(rest_family, values, &s) == MCF_OK)
+		mcf_metrics_counter_inc(s);
 }

@@ -180,4 +180,14 @@ int mcf_kc_easy_setup(
  * then `http_code`.  Returns 0 for 2xx. */
 int mcf_kc_classify(const char *reason, int http_code);
 
+/* Counts one HTTP request in rest_client_requests_total{code,method,host}
+ * of the default metrics registry (client-go's metric): `http_code` 0
+ * means no response (code "<error>").  Every request of this client is
+ * counted; the informer loop counts its own requests with it.  Any
+ * thread. */
+void mcf_kc_metrics_record(const char *method, const char *host, int http_code);
+
+/* The host[:port] part of `url` into `out` (cut to `cap` - 1 bytes). */
+void mcf_kc_url_host(const char *url, char *out, size_t cap);
+
 #endif /* MCF_COMMON_KCLIENT_H */

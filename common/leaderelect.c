@@ -55,6 +55,7 @@
 #include "kclient.h"
 #include "leaderelect.h"
 #include "log.h"
+#include "metrics.h"
 
 #define NS_PER_MS INT64_C(1000000)
 
@@ -104,6 +105,25 @@ struct mcf_le {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
+
+/* leader_election_master_status{name}: 1 while this process leads the
+ * Lease `name`, as client-go reports it. */
+static void
+master_status(mcf_le *le, double v)
+{
+	static const char *const labels[] = {"name", NULL};
+	mcf_metrics_family      *fam;
+	mcf_metrics_series      *s;
+	const char *const        values[] = {le->name, NULL};
+	if (mcf_metrics_gauge_register(mcf_metrics_default(),
+	        "leader_election_master_status",
+	        "Gauge of if the reporting system is master of the relevant "
+	        "lease, 0 indicates backup, 1 indicates master. 'name' is the "
+	        "string used to identify the lease.",
+	        labels, &fam) == MCF_OK &&
+	    mcf_metrics_series_get(fam, values, &s) == MCF_OK)
+		mcf_metrics_gauge_set(s, v);
+}
 
 static void
 le_lock(mcf_le *le)
@@ -479,6 +499,7 @@ lead(mcf_le *le)
 	term.transitions = spec_int(le->obs_spec, "leaseTransitions");
 	le_lock(le);
 	le->leading = true;
+	master_status(le, 1);
 	le->term    = term;
 	le_unlock(le);
 	mcf_log_info("LE-STARTED-LEADING",
@@ -518,6 +539,7 @@ lead(mcf_le *le)
 		release_lease(le);
 	le_lock(le);
 	le->leading = false;
+	master_status(le, 0);
 	le_unlock(le);
 	mcf_log_info("LE-STOPPED-LEADING", "lease %s/%s: %s stopped leading",
 	    le->namespace, le->name, le->identity);
@@ -528,6 +550,8 @@ lead(mcf_le *le)
 static void *
 le_main(void *p)
 {
+	mcf_le *le0 = p;
+	master_status(le0, 0);
 	mcf_le     *le = p;
 	mcf_kc_opts o  = { 0 };
 	o.timeout_ms   = le->call_ms;

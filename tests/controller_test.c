@@ -450,6 +450,10 @@ test_controller_concurrency_and_results(void **state)
 	    "controller_runtime_reconcile_time_seconds_bucket{controller="
 	    "\"cms\",le=\"0.005\"}"));
 	assert_non_null(strstr(text, "workqueue_depth{name=\"cms\"}"));
+	/* client-go's REST metric, from the informers' lists and watches. */
+	assert_non_null(strstr(text,
+	    "rest_client_requests_total{code=\"200\",method=\"GET\","
+	    "host=\"127.0.0.1:"));
 	assert_non_null(strstr(text, "workqueue_adds_total{name=\"cms\"}"));
 	assert_non_null(
 	    strstr(text, "workqueue_queue_duration_seconds_bucket{name=\"cms\""));
