@@ -68,24 +68,26 @@ void mcf_inf_loop_destroy(mcf_inf_loop *loop);
  * namespace, label_selector, field_selector) identify a shared informer;
  * the others are taken from the first acquirer. */
 typedef struct mcf_inf_config {
-	const char *cluster; /* cluster name: part of the key, logs ("" ok) */
-	const mcf_kubeconfig *kc; /* server URL (with any path prefix), TLS,
-	                             token */
-	const char *user_agent;   /* NULL: "mcfleet/VERSION" */
-	const char *group;        /* NULL or "": the core group */
-	const char *version;
-	const char *resource;       /* plural */
-	const char *namespace;      /* NULL: all namespaces / cluster-scoped */
-	const char *label_selector; /* NULL: none */
-	const char *field_selector; /* NULL: none */
-	int64_t     page_size;      /* LIST limit; 0: 500 */
-	int64_t     resync_ms;      /* 0: no resync */
-	int         watch_timeout_s; /* 0: random in [300, 600) per watch */
+	/* Cluster name: part of the key, and of log lines ("" is fine). */
+	const char *cluster;
+	/* Server URL (with any path prefix), TLS material, token. */
+	const mcf_kubeconfig *kc;
+	const char           *user_agent; /* NULL: "mcfleet/VERSION" */
+	const char           *group;      /* NULL or "": the core group */
+	const char           *version;
+	const char           *resource; /* plural */
+	const char *namespace;          /* NULL: all namespaces or
+	                                   cluster-scoped */
+	const char *label_selector;     /* NULL: none */
+	const char *field_selector;     /* NULL: none */
+	int64_t     page_size;          /* LIST limit; 0: 500 */
+	int64_t     resync_ms;          /* 0: no resync */
+	int         watch_timeout_s;    /* 0: random in [300, 600) per watch */
 	size_t      max_event_bytes; /* longest watch event line; 0: 16 MiB */
-	/* Additions to the controller layer's contract: */
-	int64_t backoff_initial_ms; /* first retry delay; 0: 800 */
-	int64_t backoff_max_ms;     /* delay cap before jitter; 0: 30000 */
-	int64_t list_timeout_ms;    /* per LIST page request; 0: 60000 */
+	/* Additions to the controller layer's contract; 0 for defaults. */
+	int64_t backoff_initial_ms; /* first retry delay (800) */
+	int64_t backoff_max_ms;     /* delay cap before jitter (30000) */
+	int64_t list_timeout_ms;    /* per LIST page request (60000) */
 } mcf_inf_config;
 
 /* Returns in `*out` the informer for the key of `cfg`, creating and
@@ -143,9 +145,10 @@ void mcf_inf_remove_handler(mcf_inf *inf, uint64_t id);
 typedef size_t (*mcf_inf_index_fn)(
     const json_t *obj, const char **out, size_t cap, void *arg);
 
-#define MCF_INF_INDEX_NAMESPACE "namespace" /* built in: metadata.namespace */
-#define MCF_INF_INDEX_OWNER_UID \
-	"owner-uid" /* built in: metadata.ownerReferences[].uid */
+/* Built-in indexes: metadata.namespace, and every
+ * metadata.ownerReferences[].uid. */
+#define MCF_INF_INDEX_NAMESPACE "namespace"
+#define MCF_INF_INDEX_OWNER_UID "owner-uid"
 
 /* Adds an index `name` (copied) computed by `fn` (with `arg`, borrowed
  * for the informer's life) and indexes the objects already cached.
@@ -193,22 +196,26 @@ size_t mcf_inf_count(mcf_inf *inf);
 
 /* Counters and last error of an informer.  Plain value type. */
 typedef struct mcf_inf_stats {
-	uint64_t lists;          /* LIST attempts started (a list is one
-	                            attempt however many pages it has) */
-	uint64_t list_pages;     /* LIST pages received */
+	/* LIST attempts started (a list is one attempt however many pages
+	 * it has), and LIST pages received. */
+	uint64_t lists;
+	uint64_t list_pages;
 	uint64_t relists_gone;   /* lists caused by a 410 Gone */
 	uint64_t watches;        /* WATCH requests started */
 	uint64_t events;         /* watch events applied (not bookmarks) */
 	uint64_t bookmarks;      /* bookmarks received */
 	uint64_t stream_errors;  /* malformed, oversize or cut streams */
 	uint64_t request_errors; /* failed list/watch requests */
-	int      last_err;       /* mcf_err of the last failure; 0 once a
-	                            request succeeded after it */
-	int      last_http_code; /* of the last request answered; 404 while
-	                            the resource is not served ("waiting for
-	                            CRD") */
-	char last_error[256];    /* text of the last failure, "" if none */
-	char resource_version[64]; /* last resourceVersion seen */
+	/* mcf_err of the last failure; 0 once a request succeeded after
+	 * it. */
+	int last_err;
+	/* HTTP code of the last request answered; 404 while the resource is
+	 * not served ("waiting for CRD"). */
+	int last_http_code;
+	/* Text of the last failure, "" if none. */
+	char last_error[256];
+	/* The last resourceVersion seen (list, event or bookmark). */
+	char resource_version[64];
 } mcf_inf_stats;
 
 /* A consistent copy of the informer's stats.  Any thread. */

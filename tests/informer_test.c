@@ -41,9 +41,9 @@
 /* The informers' user agent: tells their requests from the test's. */
 #define INF_UA "informer_test-informer/0.1.0 (test; 1)"
 
-static int      scale = 1;
-static ks_spawn sim;
-static mcf_kc  *adm; /* the test thread's client of the root plane */
+static int            scale = 1;
+static ks_spawn       sim;
+static mcf_kc        *adm; /* the test thread's client of the root plane */
 static mcf_kubeconfig kcfg;
 
 #define now_ms() ks_spawn_now_ms()
@@ -51,7 +51,8 @@ static mcf_kubeconfig kcfg;
 static void
 sleep_ms(int64_t ms)
 {
-	struct timespec ts = { (time_t) (ms / 1000), (long) (ms % 1000) * 1000000L };
+	struct timespec ts
+	    = { (time_t) (ms / 1000), (long) (ms % 1000) * 1000000L };
 	nanosleep(&ts, NULL);
 }
 
@@ -59,7 +60,7 @@ sleep_ms(int64_t ms)
  * gets the last value. */
 #define WAIT_FOR(ok, expr, ms)                                                \
 	do {                                                                  \
-		int64_t dl_ = now_ms() + (int64_t) (ms) * scale;              \
+		int64_t dl_ = now_ms() + (int64_t) (ms) *scale;               \
 		while (!((ok) = (expr)) && now_ms() < dl_)                    \
 			sleep_ms(10);                                         \
 	} while (0)
@@ -76,8 +77,8 @@ sim_request(const char *method, const char *path, const char *body_text)
 	mcf_kc_status st;
 	int           rc = mcf_kc_request(adm, method, path, body, &out, &st);
 	if (rc != 0)
-		print_message("%s %s: %d %s\n", method, path, st.http_code,
-		    st.message);
+		print_message(
+		    "%s %s: %d %s\n", method, path, st.http_code, st.message);
 	assert_int_equal(rc, 0);
 	json_decref(body);
 	return out;
@@ -120,16 +121,17 @@ cm_create(const char *ns, const char *name, const char *value,
     const char *labels, const char *owner_uid)
 {
 	mcf_kc_ref r   = { NULL, "v1", "configmaps", ns, NULL };
-	json_t    *obj = json_pack("{s:{s:s},s:{s:s}}", "metadata", "name",
-	       name, "data", "v", value);
-	json_t    *meta = json_object_get(obj, "metadata");
+	json_t    *obj = json_pack(
+	       "{s:{s:s},s:{s:s}}", "metadata", "name", name, "data", "v", value);
+	json_t *meta = json_object_get(obj, "metadata");
 	if (labels != NULL)
-		json_object_set_new(meta, "labels", json_loads(labels, 0, NULL));
+		json_object_set_new(
+		    meta, "labels", json_loads(labels, 0, NULL));
 	if (owner_uid != NULL)
 		json_object_set_new(meta, "ownerReferences",
 		    json_pack("[{s:s,s:s,s:s,s:s}]", "apiVersion", "v1",
-			"kind", "ConfigMap", "name", "owner", "uid",
-			owner_uid));
+		        "kind", "ConfigMap", "name", "owner", "uid",
+		        owner_uid));
 	mcf_kc_status st;
 	int           rc = mcf_kc_create_object(adm, &r, obj, NULL, &st);
 	if (rc != 0)
@@ -189,8 +191,8 @@ server_state(const char *ns, const char *lsel)
 	json_t *st = json_object();
 	size_t  i;
 	json_t *it;
-	json_array_foreach (json_object_get(l, "items"), i, it)
-		state_add(st, it);
+	json_array_foreach(json_object_get(l, "items"), i, it)
+	    state_add(st, it);
 	json_decref(l);
 	return st;
 }
@@ -244,7 +246,8 @@ watchers_in(const char *ns)
 	json_t *w = sim_request("GET", "/_sim/watchers", NULL);
 	size_t  n = 0, i;
 	json_t *it;
-	json_array_foreach (json_object_get(w, "items"), i, it) {
+	json_array_foreach(json_object_get(w, "items"), i, it)
+	{
 		const char *wns = json_string_value(json_object_get(it, "ns"));
 		if (wns != NULL && strcmp(wns, ns) == 0)
 			n++;
@@ -264,10 +267,13 @@ requests_in(const char *ns, size_t *lists, size_t *watches)
 	size_t  i;
 	json_t *it;
 	*lists = *watches = 0;
-	json_array_foreach (json_object_get(r, "items"), i, it) {
+	json_array_foreach(json_object_get(r, "items"), i, it)
+	{
 		const char *p = json_string_value(json_object_get(it, "path"));
-		const char *q = json_string_value(json_object_get(it, "query"));
-		const char *m = json_string_value(json_object_get(it, "method"));
+		const char *q
+		    = json_string_value(json_object_get(it, "query"));
+		const char *m
+		    = json_string_value(json_object_get(it, "method"));
 		const char *ua
 		    = json_string_value(json_object_get(it, "user_agent"));
 		if (p == NULL || strcmp(p, path) != 0 || m == NULL
@@ -360,8 +366,8 @@ rec_push(rec *r, const char *op, const json_t *o, bool initial)
 	const char   *ns = json_string_value(json_object_get(m, "namespace"));
 	snprintf(key, sizeof(key), "%s/%s", ns ? ns : "",
 	    json_string_value(json_object_get(m, "name")));
-	json_t *e = json_pack("{s:s,s:s,s:s?,s:b}", "op", op, "key", key,
-	    "rv", json_string_value(json_object_get(m, "resourceVersion")),
+	json_t *e = json_pack("{s:s,s:s,s:s?,s:b}", "op", op, "key", key, "rv",
+	    json_string_value(json_object_get(m, "resourceVersion")),
 	    "initial", initial);
 	pthread_mutex_lock(&r->mtx);
 	json_array_append_new(r->evs, e);
@@ -444,9 +450,12 @@ rec_has(rec *r, const char *op, const char *key, int want_initial)
 	size_t  i;
 	json_t *e;
 	pthread_mutex_lock(&r->mtx);
-	json_array_foreach (r->evs, i, e) {
-		if (strcmp(json_string_value(json_object_get(e, "op")), op) == 0
-		    && strcmp(json_string_value(json_object_get(e, "key")), key)
+	json_array_foreach(r->evs, i, e)
+	{
+		if (strcmp(json_string_value(json_object_get(e, "op")), op)
+		        == 0
+		    && strcmp(
+		           json_string_value(json_object_get(e, "key")), key)
 		        == 0
 		    && (want_initial < 0
 		        || json_is_true(json_object_get(e, "initial"))
@@ -509,11 +518,11 @@ test_informer_list_watch_basic(void **state)
 
 	json_t *a = mcf_inf_get(inf, "t1/a");
 	assert_non_null(a);
-	assert_string_equal(
-	    json_string_value(json_object_get(json_object_get(a, "data"), "v")),
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(a, "data"), "v")),
 	    "2");
-	assert_string_equal(json_string_value(json_object_get(a, "kind")),
-	    "ConfigMap");
+	assert_string_equal(
+	    json_string_value(json_object_get(a, "kind")), "ConfigMap");
 	mcf_inf_obj_release(a);
 	assert_null(mcf_inf_get(inf, "t1/b"));
 
@@ -568,17 +577,17 @@ test_informer_watch_drops(void **state)
 	 * line; then two responses are truncated after 700 bytes.  The
 	 * first matching rule with hits left applies. */
 	add_fault("{\"match\":{\"verb\":\"watch\",\"namespace\":\"t3\"},"
-		  "\"action\":{\"watch\":\"close\",\"after_events\":2,"
-		  "\"mode\":\"clean\"},\"count\":3}");
+	          "\"action\":{\"watch\":\"close\",\"after_events\":2,"
+	          "\"mode\":\"clean\"},\"count\":3}");
 	add_fault("{\"match\":{\"verb\":\"watch\",\"namespace\":\"t3\"},"
-		  "\"action\":{\"watch\":\"close\",\"after_events\":2,"
-		  "\"mode\":\"abrupt\"},\"count\":3}");
+	          "\"action\":{\"watch\":\"close\",\"after_events\":2,"
+	          "\"mode\":\"abrupt\"},\"count\":3}");
 	add_fault("{\"match\":{\"verb\":\"watch\",\"namespace\":\"t3\"},"
-		  "\"action\":{\"watch\":\"close\",\"after_events\":2,"
-		  "\"mode\":\"midline\"},\"count\":3}");
+	          "\"action\":{\"watch\":\"close\",\"after_events\":2,"
+	          "\"mode\":\"midline\"},\"count\":3}");
 	add_fault("{\"match\":{\"verb\":\"watch\",\"namespace\":\"t3\"},"
-		  "\"action\":{\"conn\":\"truncate\",\"after_bytes\":700},"
-		  "\"count\":2}");
+	          "\"action\":{\"conn\":\"truncate\",\"after_bytes\":700},"
+	          "\"count\":2}");
 	mcf_inf_loop  *loop = loop_new();
 	mcf_inf_config c    = cfg_for("t3");
 	mcf_inf       *inf  = acquire(loop, &c);
@@ -650,9 +659,8 @@ test_informer_gone_relist(void **state)
 	 * and the renewal fails, so the changes fall in a gap. */
 	mcf_inf_stats before = stats(inf);
 	add_fault("{\"match\":{\"verb\":\"watch\",\"namespace\":\"t4\"},"
-		  "\"action\":{\"status\":500},\"count\":100000}");
-	WAIT_FOR(ok, stats(inf).request_errors > before.request_errors,
-	    10000);
+	          "\"action\":{\"status\":500},\"count\":100000}");
+	WAIT_FOR(ok, stats(inf).request_errors > before.request_errors, 10000);
 	assert_true(ok);
 	cm_delete("t4", "gone");
 	cm_create("t4", "new", "1", NULL, NULL);
@@ -675,7 +683,7 @@ test_informer_gone_relist(void **state)
 	/* A storm of 410s on every watch for four seconds; the open watch
 	 * renews within two, so at least two seconds of it are felt. */
 	add_fault("{\"match\":{\"verb\":\"watch\",\"namespace\":\"t4\"},"
-		  "\"action\":{\"watch\":\"expire_storm\",\"for_s\":4}}");
+	          "\"action\":{\"watch\":\"expire_storm\",\"for_s\":4}}");
 	uint64_t gone0 = s.relists_gone;
 	WAIT_FOR(ok, stats(inf).relists_gone >= gone0 + 2, 20000);
 	assert_true(ok);
@@ -686,8 +694,7 @@ test_informer_gone_relist(void **state)
 	assert_true(ok);
 	s = stats(inf);
 	print_message("410: lists %llu relists_gone %llu watches %llu\n",
-	    (unsigned long long) s.lists,
-	    (unsigned long long) s.relists_gone,
+	    (unsigned long long) s.lists, (unsigned long long) s.relists_gone,
 	    (unsigned long long) s.watches);
 	assert_true(s.lists <= s.relists_gone + 1);
 	mcf_inf_remove_handler(inf, id);
@@ -707,21 +714,22 @@ test_informer_throttled_and_slow(void **state)
 		cm_create("t5", n, "0", NULL, NULL);
 	}
 	add_fault("{\"match\":{\"verb\":\"list\",\"namespace\":\"t5\"},"
-		  "\"action\":{\"status\":429},\"count\":2}");
+	          "\"action\":{\"status\":429},\"count\":2}");
 	add_fault("{\"match\":{\"verb\":\"list\",\"namespace\":\"t5\"},"
-		  "\"action\":{\"status\":500},\"count\":2}");
+	          "\"action\":{\"status\":500},\"count\":2}");
 	add_fault("{\"match\":{\"verb\":\"list\",\"namespace\":\"t5\"},"
-		  "\"action\":{\"latency_ms\":300,\"phase\":\"headers\"},"
-		  "\"count\":2}");
+	          "\"action\":{\"latency_ms\":300,\"phase\":\"headers\"},"
+	          "\"count\":2}");
+	add_fault(
+	    "{\"match\":{\"verb\":\"watch\",\"namespace\":\"t5\"},"
+	    "\"action\":{\"status\":429,\"retry_after\":1},\"count\":1}");
 	add_fault("{\"match\":{\"verb\":\"watch\",\"namespace\":\"t5\"},"
-		  "\"action\":{\"status\":429,\"retry_after\":1},\"count\":1}");
+	          "\"action\":{\"status\":503},\"count\":2}");
 	add_fault("{\"match\":{\"verb\":\"watch\",\"namespace\":\"t5\"},"
-		  "\"action\":{\"status\":503},\"count\":2}");
+	          "\"action\":{\"latency_ms\":200,\"jitter_ms\":100,"
+	          "\"phase\":\"body\"},\"count\":3}");
 	add_fault("{\"match\":{\"verb\":\"watch\",\"namespace\":\"t5\"},"
-		  "\"action\":{\"latency_ms\":200,\"jitter_ms\":100,"
-		  "\"phase\":\"body\"},\"count\":3}");
-	add_fault("{\"match\":{\"verb\":\"watch\",\"namespace\":\"t5\"},"
-		  "\"action\":{\"conn\":\"reset\"},\"count\":2}");
+	          "\"action\":{\"conn\":\"reset\"},\"count\":2}");
 	mcf_inf_loop  *loop = loop_new();
 	mcf_inf_config c    = cfg_for("t5");
 	c.page_size         = 10;
@@ -837,11 +845,11 @@ test_informer_bad_streams(void **state)
 	/* Malformed streams: cut mid-line, and a body truncated. */
 	uint64_t errs = stats(inf).stream_errors;
 	add_fault("{\"match\":{\"verb\":\"watch\",\"namespace\":\"t6\"},"
-		  "\"action\":{\"watch\":\"close\",\"after_events\":1,"
-		  "\"mode\":\"midline\"},\"count\":2}");
+	          "\"action\":{\"watch\":\"close\",\"after_events\":1,"
+	          "\"mode\":\"midline\"},\"count\":2}");
 	add_fault("{\"match\":{\"verb\":\"watch\",\"namespace\":\"t6\"},"
-		  "\"action\":{\"conn\":\"truncate\",\"after_bytes\":100},"
-		  "\"count\":2}");
+	          "\"action\":{\"conn\":\"truncate\",\"after_bytes\":100},"
+	          "\"count\":2}");
 	int64_t dl = now_ms() + 30000LL * scale;
 	for (int i = 0; stats(inf).stream_errors < errs + 4 && now_ms() < dl;
 	     i++) {
@@ -856,8 +864,7 @@ test_informer_bad_streams(void **state)
 	assert_true(strlen(s.last_error) > 0);
 	print_message("bad streams: stream_errors %llu lists %llu relists "
 	              "%llu last '%s'\n",
-	    (unsigned long long) s.stream_errors,
-	    (unsigned long long) s.lists,
+	    (unsigned long long) s.stream_errors, (unsigned long long) s.lists,
 	    (unsigned long long) s.relists_gone, s.last_error);
 	mcf_inf_release(inf);
 	mcf_inf_loop_destroy(loop);
@@ -906,8 +913,8 @@ test_informer_sharing(void **state)
 		assert_ptr_equal(args[i].got, one);
 	}
 	/* Another cluster name is another informer. */
-	c.cluster       = "other";
-	mcf_inf *other  = acquire(loop, &c);
+	c.cluster      = "other";
+	mcf_inf *other = acquire(loop, &c);
 	assert_ptr_not_equal(other, one);
 	assert_int_equal(mcf_inf_wait_synced(one, 10000LL * scale), 0);
 	assert_int_equal(mcf_inf_wait_synced(other, 10000LL * scale), 0);
@@ -966,7 +973,7 @@ index_names(mcf_inf *inf, const char *index, const char *value)
 				names[i]      = names[j];
 				names[j]      = t;
 			}
-	char  *s = mcf_strdup("");
+	char *s = mcf_strdup("");
 	for (size_t i = 0; i < n; i++) {
 		char *t = mcf_asprintf("%s%s%s", s, i ? "," : "", names[i]);
 		free(s);
@@ -978,21 +985,20 @@ index_names(mcf_inf *inf, const char *index, const char *value)
 }
 
 static bool
-names_eq(mcf_inf *inf, const char *index, const char *value,
-    const char *want, bool verbose)
+names_eq(mcf_inf *inf, const char *index, const char *value, const char *want,
+    bool verbose)
 {
 	char *s  = index_names(inf, index, value);
 	bool  eq = strcmp(s, want) == 0;
 	if (!eq && verbose)
-		print_message("index %s=%s: %s (want %s)\n", index, value, s,
-		    want);
+		print_message(
+		    "index %s=%s: %s (want %s)\n", index, value, s, want);
 	free(s);
 	return eq;
 }
 
 static bool
-names_are(mcf_inf *inf, const char *index, const char *value,
-    const char *want)
+names_are(mcf_inf *inf, const char *index, const char *value, const char *want)
 {
 	return names_eq(inf, index, value, want, true);
 }
@@ -1033,28 +1039,30 @@ test_informer_handlers_and_indexes(void **state)
 	assert_true(rec_has(&r1, "add", "t8b/web2", 1));
 
 	/* Built-in and custom indexes. */
-	assert_true(names_are(inf, MCF_INF_INDEX_NAMESPACE, "t8a", "db1,web1"));
+	assert_true(
+	    names_are(inf, MCF_INF_INDEX_NAMESPACE, "t8a", "db1,web1"));
 	assert_true(names_are(inf, MCF_INF_INDEX_NAMESPACE, "t8b", "web2"));
 	assert_true(
 	    names_are(inf, MCF_INF_INDEX_OWNER_UID, "owner-1", "web1,web2"));
 	assert_true(names_are(inf, MCF_INF_INDEX_OWNER_UID, "owner-2", "db1"));
 	assert_int_equal(mcf_inf_add_index(inf, "tier", index_tier, NULL), 0);
-	assert_int_equal(mcf_inf_add_index(inf, "tier", index_tier, NULL),
-	    MCF_EEXIST);
-	assert_int_equal(mcf_inf_add_index(inf, MCF_INF_INDEX_NAMESPACE,
-	                     index_tier, NULL),
+	assert_int_equal(
+	    mcf_inf_add_index(inf, "tier", index_tier, NULL), MCF_EEXIST);
+	assert_int_equal(
+	    mcf_inf_add_index(inf, MCF_INF_INDEX_NAMESPACE, index_tier, NULL),
 	    MCF_EEXIST);
 	assert_true(names_are(inf, "tier", "web", "web1,web2"));
 	assert_true(names_are(inf, "tier", "db", "db1"));
 	assert_true(names_are(inf, "tier", "none", ""));
 	json_t **objs;
 	size_t   n;
-	assert_int_equal(mcf_inf_list(inf, "nope", "x", &objs, &n), MCF_ENOENT);
+	assert_int_equal(
+	    mcf_inf_list(inf, "nope", "x", &objs, &n), MCF_ENOENT);
 	assert_null(objs);
 
 	/* Changes move objects between index values. */
-	cm_patch("t8a", "web1",
-	    "{\"metadata\":{\"labels\":{\"tier\":\"db\"}}}");
+	cm_patch(
+	    "t8a", "web1", "{\"metadata\":{\"labels\":{\"tier\":\"db\"}}}");
 	WAIT_FOR(ok, names_eq(inf, "tier", "db", "db1,web1", false), 10000);
 	assert_true(ok);
 	assert_true(names_are(inf, "tier", "web", "web2"));
@@ -1066,7 +1074,8 @@ test_informer_handlers_and_indexes(void **state)
 	assert_true(names_are(inf, "tier", "web", ""));
 	assert_true(names_are(inf, MCF_INF_INDEX_NAMESPACE, "t8b", ""));
 	/* Leaving the selector is a delete. */
-	cm_patch("t8a", "db1", "{\"metadata\":{\"labels\":{\"suite\":\"y\"}}}");
+	cm_patch(
+	    "t8a", "db1", "{\"metadata\":{\"labels\":{\"suite\":\"y\"}}}");
 	WAIT_FOR(ok,
 	    names_eq(inf, MCF_INF_INDEX_OWNER_UID, "owner-2", "", false),
 	    10000);
@@ -1080,8 +1089,8 @@ test_informer_handlers_and_indexes(void **state)
 	assert_true(ok);
 	mcf_inf_remove_handler(inf, id1);
 	size_t n1 = rec_count(&r1);
-	cm_create("t8a", "late", "1", "{\"suite\":\"t8\",\"tier\":\"web\"}",
-	    NULL);
+	cm_create(
+	    "t8a", "late", "1", "{\"suite\":\"t8\",\"tier\":\"web\"}", NULL);
 	WAIT_FOR(ok, rec_has(&r2, "add", "t8a/late", 0), 10000);
 	assert_true(ok);
 	assert_int_equal(rec_count(&r1), n1);
@@ -1122,23 +1131,23 @@ test_informer_many_on_one_loop(void **state)
 		if (i % 4 == 0)
 			cm_create(ns[i], "x", "1", NULL, NULL);
 	}
-	int            before = count_threads();
-	mcf_inf_loop  *loop   = loop_new();
-	mcf_inf       *infs[MANY];
-	int64_t        t0 = now_ms();
+	int           before = count_threads();
+	mcf_inf_loop *loop   = loop_new();
+	mcf_inf      *infs[MANY];
+	int64_t       t0 = now_ms();
 	for (int i = 0; i < MANY; i++) {
 		mcf_inf_config c = cfg_for(ns[i]);
 		infs[i]          = acquire(loop, &c);
 	}
 	for (int i = 0; i < MANY; i++)
-		assert_int_equal(mcf_inf_wait_synced(infs[i], 30000LL * scale),
-		    0);
+		assert_int_equal(
+		    mcf_inf_wait_synced(infs[i], 30000LL * scale), 0);
 	int64_t synced_ms = now_ms() - t0;
 	for (int i = 0; i < MANY; i++)
 		assert_int_equal(mcf_inf_count(infs[i]), i % 4 == 0 ? 1 : 0);
 	bool ok;
-	WAIT_FOR(ok, watchers_in("m000") == 1 && watchers_in("m199") == 1,
-	    10000);
+	WAIT_FOR(
+	    ok, watchers_in("m000") == 1 && watchers_in("m199") == 1, 10000);
 	assert_true(ok);
 	int after = count_threads();
 	print_message("%d informers synced in %lld ms; threads %d -> %d\n",
@@ -1183,7 +1192,7 @@ test_informer_resync(void **state)
 /* Reader threads, and a thread adding and removing handlers, while
  * kubesim's load generator streams events: for the sanitizers. */
 typedef struct conc {
-	mcf_inf    *inf;
+	mcf_inf         *inf;
 	atomic_bool      stop;
 	_Atomic uint64_t reads;
 } conc;
@@ -1207,18 +1216,20 @@ conc_reader(void *p)
 		if (mcf_inf_list(c->inf, NULL, NULL, &objs, &k) == 0) {
 			for (size_t i = 0; i < k; i++)
 				n += json_string_length(json_object_get(
-				    json_object_get(objs[i], "metadata"), "name"));
+				    json_object_get(objs[i], "metadata"),
+				    "name"));
 			mcf_inf_objs_free(objs, k);
 		}
-		if (mcf_inf_list(c->inf, MCF_INF_INDEX_NAMESPACE, "tc", &objs,
-		        &k)
+		if (mcf_inf_list(
+		        c->inf, MCF_INF_INDEX_NAMESPACE, "tc", &objs, &k)
 		    == 0)
 			mcf_inf_objs_free(objs, k);
 		json_t *o = mcf_inf_get(c->inf, "tc/load-00000001");
 		mcf_inf_obj_release(o);
 		mcf_inf_stats st;
 		mcf_inf_get_stats(c->inf, &st);
-		n += mcf_inf_count(c->inf) + (mcf_inf_has_synced(c->inf) ? 1 : 0);
+		n += mcf_inf_count(c->inf)
+		    + (mcf_inf_has_synced(c->inf) ? 1 : 0);
 	}
 	atomic_fetch_add(&c->reads, n);
 	return NULL;
@@ -1227,9 +1238,9 @@ conc_reader(void *p)
 static void *
 conc_handlers(void *p)
 {
-	conc            *c = p;
+	conc            *c     = p;
 	_Atomic uint64_t calls = 0;
-	mcf_inf_handler  h = { conc_add, NULL, NULL, (void *) &calls };
+	mcf_inf_handler  h     = { conc_add, NULL, NULL, (void *) &calls };
 	while (!atomic_load(&c->stop)) {
 		uint64_t id;
 		if (mcf_inf_add_handler(c->inf, &h, &id) == 0)
@@ -1255,8 +1266,8 @@ test_informer_concurrent_readers(void **state)
 	assert_int_equal(pthread_create(&th[0], NULL, conc_reader, &cc), 0);
 	assert_int_equal(pthread_create(&th[1], NULL, conc_reader, &cc), 0);
 	assert_int_equal(pthread_create(&th[2], NULL, conc_handlers, &cc), 0);
-	static const char *const ops[] = { "create", "update", "update",
-		"delete", "create" };
+	static const char *const ops[]
+	    = { "create", "update", "update", "delete", "create" };
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		char body[512];
 		snprintf(body, sizeof(body),
@@ -1310,7 +1321,7 @@ measure_ingest(mcf_inf *inf, const char *op, int n)
 	uint64_t errs0 = stats(inf).request_errors;
 	uint64_t base  = tp_count;
 	add_fault("{\"match\":{\"verb\":\"watch\",\"namespace\":\"tp\"},"
-		  "\"action\":{\"status\":500},\"count\":100000}");
+	          "\"action\":{\"status\":500},\"count\":100000}");
 	bool ok;
 	WAIT_FOR(ok, stats(inf).request_errors > errs0, 10000);
 	assert_true(ok);
@@ -1379,9 +1390,8 @@ group_setup(void **state)
 		scale = atoi(s);
 	mcf_log_init("informer_test", MCF_LOG_WARN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	static const char *const extra[]
-	    = { "--bookmark-interval", "1s", "--history-events", "200000",
-		  NULL };
+	static const char *const extra[] = { "--bookmark-interval", "1s",
+		"--history-events", "200000", NULL };
 	if (ks_spawn_start(&sim, extra, scale) != 0)
 		return -1;
 	kcfg.server    = sim.url;
@@ -1408,7 +1418,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(
 		    test_informer_list_watch_basic, clear_faults),
-		cmocka_unit_test_teardown(test_informer_pagination, clear_faults),
+		cmocka_unit_test_teardown(
+		    test_informer_pagination, clear_faults),
 		cmocka_unit_test_teardown(
 		    test_informer_watch_drops, clear_faults),
 		cmocka_unit_test_teardown(
