@@ -5,25 +5,44 @@
  *   --standalone: one cluster (the --kubeconfig's), all namespaces unless
  *     --namespace narrows it, optionally under leader election
  *     (--leader-elect); multicluster-runtime's "single" provider.
- *   fleet mode (the default, the sharded fleet): arrives with the fleet
- *     issue; until then the binary says so and exits 2.
+ *   fleet mode (the default, the sharded fleet; docs/fleet.md): keeps a
+ *     Lease of its own (mcfleet-worker-NAME in --namespace), finds the
+ *     leading coordinator through the coordinator Lease, follows its
+ *     assignment over NNG and runs the assigned projects (fleet.h).
  *
  * Threads (STYLE.md §7):
  *   main        parses flags, owns the controller manager, the elector and
- *               the status server; waits on a self-pipe for signals and
- *               leader-election changes and pauses or resumes the
- *               reconcilers accordingly.  All lifecycle calls happen here.
- *   informer    one thread (informer.h) drives every list and watch.
+ *               the status server.  In --standalone it waits on a
+ *               self-pipe for signals and leader-election changes and
+ *               pauses or resumes the reconcilers accordingly.  In fleet
+ *               mode it is the control thread (mcf_fleet_run): it alone
+ *               calls the controller manager (engage, disengage, pause,
+ *               resume), reads the coordinator Lease (a GET every second
+ *               with its own REST client), dials and talks to the
+ *               coordinator (one NNG pair1 socket per dial session, polled
+ *               through NNG_OPT_RECVFD; no aio), and sends heartbeats,
+ *               ACKs and STOPPED.  All lifecycle calls happen here.
+ *   informer    one thread (informer.h) drives every list and watch of
+ *               every engaged project.
  *   reconcile   max_concurrency threads per controller (controller.h).
- *   elector     with --leader-elect: renews the Lease (leaderelect.h); its
- *               callbacks only write one byte to the self-pipe.
+ *   elector     --leader-elect, or in fleet mode the worker's own Lease:
+ *               renews the Lease (leaderelect.h); its callbacks only
+ *               write one byte to a self-pipe.
+ *   nng         NNG's own threads move frames; the only code of ours they
+ *               run is the pipe notification (session.h), which records
+ *               the event under a mutex and writes one byte to the
+ *               fleet's self-pipe.
  *   status      the HTTP status server thread (httpserver.h): /healthz,
  *               /readyz, /metrics, /status; it reads the manager's
- *               thread-safe status calls only.
+ *               thread-safe status calls and, in fleet mode, the snapshot
+ *               the control thread publishes under a mutex.
  *
  * Stdout carries only the `listening on URL (status)` line; logs are JSON
- * lines on stderr.  SIGTERM/SIGINT: stop taking work, let running
- * reconciles finish, release the Lease, exit 0.
+ * lines on stderr.  SIGTERM/SIGINT: --standalone stops taking work, lets
+ * running reconciles finish, releases the Lease, exits 0.  Fleet mode
+ * says LEAVING, keeps reconciling until the coordinator has moved every
+ * project away (or --drain-timeout passes; a second signal ends the wait),
+ * disengages what remains, releases its Lease and exits 0.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -41,6 +60,7 @@
 
 #include "alloc.h"
 #include "controller.h"
+#include "fleet.h"
 #include "flags.h"
 #include "httpserver.h"
 #include "kubeconfig.h"
@@ -229,15 +249,44 @@ random_hex(char *out, size_t nbytes)
 		sprintf(out + 2 * i, "%02x", b[i]);
 }
 
+/* The status URL written on the own Lease: the status server's URL, or,
+ * when it listens on every interface and the pod's IP is known (POD_IP
+ * from the downward API), that IP with the bound port. */
+static char *
+status_url_for(const mcf_httpserver *srv, const char *listen)
+{
+	const char *ip = getenv("POD_IP");
+	bool        wildcard = listen[0] == ':' ||
+	    strncmp(listen, "0.0.0.0:", 8) == 0 ||
+	    strncmp(listen, "[::]:", 5) == 0;
+	if (wildcard && ip != NULL && ip[0] != '\0')
+		return mcf_asprintf("http://%s%s%s:%d/status",
+		    strchr(ip, ':') ? "[" : "", ip, strchr(ip, ':') ? "]" : "",
+		    mcf_httpserver_port(srv));
+	return mcf_asprintf("%s/status", mcf_httpserver_url(srv));
+}
+
+/* Flags that belong to one mode only: naming one in the other mode is a
+ * usage error rather than a silent no-op. */
+static const char *const standalone_only[] = {"leader-elect",
+	"leader-elect-namespace", "leader-elect-name", "retry-period", NULL};
+static const char *const fleet_only[] = {"coordinator-lease", "weight",
+	"key-file", "key-file-previous", "project-kubeconfig",
+	"project-context", "renew-period", "heartbeat-interval",
+	"drain-timeout", NULL};
+
 int
 main(int argc, char **argv)
 {
 	char   *kubeconfig = NULL, *context = NULL, *namespace = NULL;
 	char   *name = NULL, *http = NULL, *log_level = NULL;
 	char   *le_namespace = NULL, *le_name = NULL;
+	char   *coord_lease = NULL, *key_file = NULL, *key_file_prev = NULL;
+	char   *project_kubeconfig = NULL, *project_context = NULL;
 	bool    standalone = false, leader_elect = false;
 	int64_t lease_ms = 0, renew_ms = 0, retry_ms = 0, resync_ms = 0;
-	int64_t watch_timeout_ms = 0;
+	int64_t watch_timeout_ms = 0, renew_period_ms = 0, heartbeat_ms = 0;
+	int64_t drain_ms = 0, weight = 0;
 	const mcf_flag flags[] = {
 		{"standalone", MCF_FLAG_BOOL, NULL, "false",
 		    "Run the controllers against the one cluster of "
@@ -245,17 +294,21 @@ main(int argc, char **argv)
 		    &standalone},
 		{"kubeconfig", MCF_FLAG_STRING, "FILE", NULL,
 		    "Kubeconfig file(s), ':'-separated; default $KUBECONFIG, "
-		    "else the in-cluster service account.",
+		    "else the in-cluster service account.  Fleet mode: the "
+		    "core API, where the Leases live.",
 		    &kubeconfig},
 		{"context", MCF_FLAG_STRING, "NAME", NULL,
 		    "Kubeconfig context to use; default its current-context.",
 		    &context},
 		{"namespace", MCF_FLAG_STRING, "NS", NULL,
-		    "Standalone: watch only this namespace; default all.",
+		    "Standalone: watch only this namespace (default all).  "
+		    "Fleet mode: the namespace of the Leases (default "
+		    "mcfleet-system).",
 		    &namespace},
 		{"name", MCF_FLAG_STRING, "NAME", NULL,
-		    "This worker's name (leader-election identity, User-Agent); "
-		    "default the host name.",
+		    "This worker's name (Lease identity, User-Agent; in fleet "
+		    "mode its Lease is mcfleet-worker-NAME); default the host "
+		    "name.",
 		    &name},
 		{"http", MCF_FLAG_STRING, "HOST:PORT", "0.0.0.0:8080",
 		    "Address of the status server (/healthz, /readyz, "
@@ -271,17 +324,56 @@ main(int argc, char **argv)
 		{"leader-elect-name", MCF_FLAG_STRING, "NAME",
 		    "mcfleet-worker-standalone",
 		    "Name of the leader-election Lease.", &le_name},
-		{"lease-duration", MCF_FLAG_DURATION, "DURATION", "15s",
-		    "Leader election: how long a Lease holds without renewal.",
+		{"lease-duration", MCF_FLAG_DURATION, "DURATION", NULL,
+		    "How long a Lease holds without renewal (default 15s "
+		    "standalone, 3s for the fleet worker's own Lease).",
 		    &lease_ms},
-		{"renew-deadline", MCF_FLAG_DURATION, "DURATION", "10s",
-		    "Leader election: the leader steps down when it cannot "
-		    "renew within this.",
+		{"renew-deadline", MCF_FLAG_DURATION, "DURATION", NULL,
+		    "The holder stops reconciling when it cannot renew within "
+		    "this (default 10s standalone; fleet: lease-duration minus "
+		    "renew-period).",
 		    &renew_ms},
-		{"retry-period", MCF_FLAG_DURATION, "DURATION", "2s",
-		    "Leader election: time between attempts to acquire or "
-		    "renew.",
+		{"retry-period", MCF_FLAG_DURATION, "DURATION", NULL,
+		    "Standalone leader election: time between attempts to "
+		    "acquire or renew (default 2s).",
 		    &retry_ms},
+		{"renew-period", MCF_FLAG_DURATION, "DURATION", NULL,
+		    "Fleet: how often the worker renews its own Lease "
+		    "(default 1s).",
+		    &renew_period_ms},
+		{"coordinator-lease", MCF_FLAG_STRING, "NAME",
+		    "mcfleet-coordinator",
+		    "Fleet: the coordinators' Lease, whose holder is the "
+		    "leader to dial.",
+		    &coord_lease},
+		{"weight", MCF_FLAG_INT, "N", "1",
+		    "Fleet: this worker's capacity relative to the others.",
+		    &weight},
+		{"key-file", MCF_FLAG_STRING, "FILE", NULL,
+		    "Fleet (required): the HMAC key file shared with the "
+		    "coordinators (proto/README.md); re-read when it changes.",
+		    &key_file},
+		{"key-file-previous", MCF_FLAG_STRING, "FILE", NULL,
+		    "Fleet: a file with the previous key, still accepted "
+		    "during a rotation.",
+		    &key_file_prev},
+		{"project-kubeconfig", MCF_FLAG_STRING, "FILE", NULL,
+		    "Fleet: credentials for the project control planes (the "
+		    "server comes from each assignment); default those of "
+		    "--kubeconfig.",
+		    &project_kubeconfig},
+		{"project-context", MCF_FLAG_STRING, "NAME", NULL,
+		    "Fleet: context of --project-kubeconfig (or of "
+		    "--kubeconfig's files) to take project credentials from.",
+		    &project_context},
+		{"heartbeat-interval", MCF_FLAG_DURATION, "DURATION", "1s",
+		    "Fleet: heartbeat interval until the coordinator's WELCOME "
+		    "sets it; a session without WELCOME is dropped after 5.",
+		    &heartbeat_ms},
+		{"drain-timeout", MCF_FLAG_DURATION, "DURATION", "20s",
+		    "Fleet: on SIGTERM, how long to wait for the coordinator "
+		    "to move this worker's projects away.",
+		    &drain_ms},
 		{"resync", MCF_FLAG_DURATION, "DURATION", "10h",
 		    "Informer resync period (every object reconciled again); "
 		    "0s turns it off.",
@@ -316,12 +408,13 @@ main(int argc, char **argv)
 
 	int                rc = 2;
 	enum mcf_log_level lvl;
-	mcf_kubeconfig    *kc = NULL;
+	mcf_kubeconfig    *kc = NULL, *pkc = NULL;
 	mcf_ctrl_mgr      *mgr = NULL;
 	mcf_le            *le = NULL;
+	mcf_fleet         *fleet = NULL;
 	mcf_httpserver    *srv = NULL;
 	char               host[256], incarnation[17], *ua = NULL;
-	char              *ident = NULL;
+	char              *ident = NULL, *status_url = NULL;
 	worker             w = {0};
 
 	if (mcf_log_parse_level(log_level, &lvl) != MCF_OK) {
@@ -331,11 +424,35 @@ main(int argc, char **argv)
 		goto out;
 	}
 	mcf_log_set_level(lvl);
-	if (!standalone) {
-		fprintf(stderr,
-		    "mcfleet-worker: fleet mode is not built yet; run with "
-		    "--standalone\n");
-		goto out;
+	const char *const *other = standalone ? fleet_only : standalone_only;
+	for (size_t i = 0; other[i] != NULL; i++) {
+		if (mcf_flags_is_set(&fs, other[i])) {
+			fprintf(stderr,
+			    "mcfleet-worker: --%s: only %s\n", other[i],
+			    standalone ? "in fleet mode (without --standalone)"
+			               : "with --standalone");
+			goto out;
+		}
+	}
+	if (standalone) {
+		if (!mcf_flags_is_set(&fs, "lease-duration"))
+			lease_ms = 15000;
+		if (!mcf_flags_is_set(&fs, "renew-deadline"))
+			renew_ms = 10000;
+		if (!mcf_flags_is_set(&fs, "retry-period"))
+			retry_ms = 2000;
+	} else {
+		if (!mcf_flags_is_set(&fs, "lease-duration"))
+			lease_ms = MCF_FLEET_LEASE_DURATION_MS;
+		if (!mcf_flags_is_set(&fs, "renew-period"))
+			renew_period_ms = MCF_FLEET_RENEW_PERIOD_MS;
+		if (!mcf_flags_is_set(&fs, "renew-deadline"))
+			renew_ms = lease_ms - renew_period_ms;
+		if (weight < 1 || weight > UINT32_MAX) {
+			fprintf(stderr, "mcfleet-worker: --weight: must be "
+			                "1..4294967295\n");
+			goto out;
+		}
 	}
 	if (leader_elect && (le_namespace == NULL || !le_namespace[0] ||
 	                        le_name == NULL || !le_name[0])) {
@@ -358,6 +475,32 @@ main(int argc, char **argv)
 		ident = mcf_strdup(name);
 	}
 	random_hex(incarnation, 8);
+	ua = mcf_asprintf(
+	    "mcfleet-worker/%s (%s; %s)", MCF_VERSION, ident, incarnation);
+
+	mcf_fleet_config fc = {
+		.defs = controllers,
+		.n_defs = sizeof(controllers) / sizeof(controllers[0]),
+		.namespace = namespace != NULL ? namespace : MCF_FLEET_NAMESPACE,
+		.coordinator_lease = coord_lease,
+		.name = ident,
+		.incarnation = incarnation,
+		.user_agent = ua,
+		.key_file = key_file,
+		.key_file_previous = key_file_prev,
+		.weight = (uint32_t) weight,
+		.lease_duration_ms = lease_ms,
+		.renew_deadline_ms = renew_ms,
+		.renew_period_ms = renew_period_ms,
+		.heartbeat_ms = heartbeat_ms,
+		.drain_timeout_ms = drain_ms,
+		.resync_ms = resync_ms,
+		.watch_timeout_s = (int) ((watch_timeout_ms + 999) / 1000),
+	};
+	if (!standalone && mcf_fleet_config_check(&fc, &ei) != MCF_OK) {
+		fprintf(stderr, "mcfleet-worker: %s\n", ei.msg);
+		goto out;
+	}
 	mcf_log_set_field("worker", ident);
 	mcf_log_set_field("incarnation", incarnation);
 
@@ -381,8 +524,52 @@ main(int argc, char **argv)
 		fprintf(stderr, "mcfleet-worker: %s\n", ei.msg);
 		goto out;
 	}
-	ua = mcf_asprintf(
-	    "mcfleet-worker/%s (%s; %s)", MCF_VERSION, ident, incarnation);
+
+	if (!standalone) {
+		if (project_kubeconfig != NULL ||
+		    (project_context != NULL && project_context[0] != '\0')) {
+			const char *path =
+			    project_kubeconfig != NULL ? project_kubeconfig
+			                               : kubeconfig;
+			if (mcf_kubeconfig_load(path, project_context, &pkc,
+			        &ei) != MCF_OK) {
+				mcf_log_error(LOG_ID, "--project-kubeconfig: %s",
+				    ei.msg);
+				fprintf(stderr,
+				    "mcfleet-worker: --project-kubeconfig: %s\n",
+				    ei.msg);
+				goto out;
+			}
+		}
+		mcf_httpserver_opts ho;
+		mcf_httpserver_opts_init(&ho);
+		ho.listen = http;
+		if (mcf_httpserver_create(&srv, &ho, &ei) != MCF_OK) {
+			mcf_log_error(LOG_ID, "--http %s: %s", http, ei.msg);
+			fprintf(stderr, "mcfleet-worker: --http %s: %s\n", http,
+			    ei.msg);
+			goto out;
+		}
+		status_url = status_url_for(srv, http);
+		fc.kc = kc;
+		fc.project_kc = pkc != NULL ? pkc : kc;
+		fc.status_url = status_url;
+		fc.term_fd = wake_fd[0];
+		if (mcf_fleet_create(&fc, &fleet, &ei) != MCF_OK) {
+			mcf_log_error(LOG_ID, "%s", ei.msg);
+			fprintf(stderr, "mcfleet-worker: %s\n", ei.msg);
+			goto out;
+		}
+		if (mcf_fleet_routes(fleet, srv) != MCF_OK ||
+		    mcf_httpserver_start(srv) != MCF_OK) {
+			mcf_log_error(LOG_ID, "status server: cannot start");
+			goto out;
+		}
+		printf("listening on %s (status)\n", mcf_httpserver_url(srv));
+		fflush(stdout);
+		rc = mcf_fleet_run(fleet);
+		goto out;
+	}
 
 	mcf_ctrl_mgr_config mc = {
 		.defs = controllers,
@@ -491,11 +678,14 @@ main(int argc, char **argv)
 
 out:
 	mcf_httpserver_destroy(srv);
+	mcf_fleet_destroy(fleet);
 	mcf_ctrl_mgr_destroy(mgr);
 	mcf_le_destroy(le);
 	mcf_kubeconfig_destroy(kc);
+	mcf_kubeconfig_destroy(pkc);
 	free(ua);
 	free(ident);
+	free(status_url);
 	mcf_flags_free(&fs);
 	if (wake_fd[0] >= 0) {
 		close(wake_fd[0]);
