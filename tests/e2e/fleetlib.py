@@ -220,8 +220,26 @@ class Proc:
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            self.dump_stacks()
             return None, time.monotonic() - t0
         return self.proc.returncode, time.monotonic() - t0
+
+    def dump_stacks(self):
+        """Every thread's backtrace (gdb, when installed) into the stderr
+        file, so a process that does not stop can be diagnosed."""
+        gdb = shutil.which("gdb")
+        if gdb is None or self.proc.poll() is not None:
+            return
+        try:
+            r = subprocess.run([gdb, "-p", str(self.proc.pid), "-batch",
+                                "-ex", "thread apply all bt"],
+                               capture_output=True, text=True,
+                               timeout=60 * SCALE)
+            print("--- %s (pid %d) did not stop; its threads:\n%s"
+                  % (self.label, self.proc.pid, r.stdout[-8000:]),
+                  flush=True)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
     def kill9(self):
         if self.proc.poll() is None:
