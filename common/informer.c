@@ -17,8 +17,8 @@
  *   LIST   one page request in flight; pages accumulate in `staging`;
  *          the last page is merged into the cache as a difference
  *   WATCH  one watch request in flight; its bytes go through the
- *          watchstream parser, and the events of each chunk are applied
- *          as soon as the parser is done with it
+ *          watchstream parser, and each event is applied as the parser
+ *          delivers it
  *   WAIT   a retry timer is armed (backoff), then LIST or WATCH again
  * Each informer has at most one transfer, on one easy handle that is
  * reset and reconfigured (mcf_kc_easy_setup) for every request; the
@@ -27,32 +27,40 @@
  * nothing there calls back into libcurl, and a watch is stopped from the
  * callback by returning a short write.
  *
- * The cache.  Objects sit in an open-addressing hash table keyed by
+ * The cache.  Entries sit in an open-addressing hash table keyed by
  * "ns/name" (linear probing, backward-shift deletion: no tombstones, so
- * a steady churn of creates and deletes does not degrade it).  An index
- * maps each value to a bucket holding a pointer set of entries.  An
- * object's index values are not stored: they are recomputed from the old
- * object, which is immutable and still held, when it is replaced or
- * removed.  Every event is O(1): one hash lookup, a few set operations
- * per index.  Readers take the informer's read lock and copy out
- * references, never objects.  The loop thread is the only writer of the
- * object table, so it reads that table without the lock.  References to
- * published objects are taken and dropped with atomic operations only
- * (obj_ref, obj_release), never with jansson's inline helpers, whose
- * plain read of the count races with other threads (see obj_release).
+ * a steady churn of creates and deletes does not degrade it).  An entry
+ * holds the object's compact JSON text with its resourceVersion (one
+ * immutable, reference-counted chunk: inf_text) and the index buckets it
+ * is in; an index maps each value to a bucket holding a pointer set of
+ * entries.  Trees are not kept: a jansson tree of a 1 KiB object takes
+ * about 3 KB in some 30 allocations, the text 1.1 KB in one.  A watch
+ * event is decoded once (watchstream's decoder, which also reports the
+ * object's bytes when they are compact, so they are copied as they came
+ * instead of serialised again); the tree serves the indexes and the
+ * handlers and is freed when they return.  Old states, relists, resyncs,
+ * initial adds and cache readers decode the text when needed (about
+ * 1 µs per KiB).  Every event is O(1): one hash lookup, a few set
+ * operations per index.  Readers take the informer's read lock only to
+ * take references to texts, and decode after it.  The loop thread is the
+ * only writer of the object table, so it reads that table without the
+ * lock.  Texts and entries come from the loop's store (inf_pool below),
+ * which maps memory in pre-faulted slabs.
  *
  * Costs, measured with 1 KiB ConfigMaps on this project's 2-core test
- * machine (informer_test's throughput case, tests/bench/controller_bench):
- * about 70,000 update events and 39,000-42,000 create events per CPU
- * second of the loop thread.  Decoding (jansson, inside mcf_ws_feed) and,
- * for creates, the allocator growing the heap by ~3 KB per cached tree
- * take over 90% of it; the informer's own work (hashing, indexes,
- * locks, dispatch) is about 7%.
+ * machine (tests/bench/controller_bench, and the same informer fed a
+ * canned stream so that only its own work counts): about 5-7 µs of the
+ * loop thread per create event and 3 µs per update when events come in
+ * full 64 KiB reads, mostly the tree's allocations and frees and the
+ * handler; when kubesim writes them live, each wake-up brings a few
+ * events and its system calls (epoll_wait, recv, libcurl's poll) double
+ * that.  The cache holds about 1.25 times the objects' JSON size.
  *
  * Locks, in the order they may nest: inf->hmtx (dispatch: held while
  * handlers run), then inf->rw (the cache) or loop->mtx (registry, command
  * queue, reference counts; a handler adding a handler posts a command);
- * nothing is taken while rw, loop->mtx or inf->sync_mtx is held.
+ * nothing is taken while rw, loop->mtx or inf->sync_mtx is held.  The
+ * store's loop->pool.mtx is a leaf: taken with nothing else held.
  */
 #include <errno.h>
 #include <limits.h>
@@ -67,6 +75,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -470,28 +479,318 @@ obj_ref(json_t *obj)
 	return obj;
 }
 
+/* ---- the loop's store for cache texts and entries -------------------- */
+
+/*
+ * Why.  A cache that grows writes fresh memory for every new object, and
+ * glibc's heap grows a page at a time: each first touch is a page fault.
+ * On the virtual machines we measure on (PVM), a fault costs about 20 µs,
+ * so a 1.1 KB object cost about 6 µs of faults, half of what a create
+ * event cost in all.  Mapping memory in slabs with MAP_POPULATE fills
+ * every page in one system call, about 17 times cheaper per byte.
+ *
+ * How.  Chunks come in 64 size classes: multiples of 16 up to 256 bytes,
+ * then 8 classes per doubling up to 16 KiB (rounding wastes at most 12.5%,
+ * 6% on average); larger requests go to malloc.  A chunk is taken from
+ * its class's free list, else cut from the current slab; a slab's tail
+ * that is too short for a request is cut into free chunks.  Slabs are
+ * 64 KiB at first, doubling up to 2 MiB, so a loop with a few small
+ * informers maps little.  Freed chunks are reused by any informer of the
+ * loop; memory goes back to the system only when the loop is destroyed
+ * (glibc's heap, likewise, rarely returns memory from its middle).
+ *
+ * Under AddressSanitizer the store is bypassed (everything comes from
+ * malloc) so that the lifetimes of texts and entries stay checked.
+ *
+ * Threads: chunks are allocated on the loop thread; they are freed there
+ * or by a reader dropping the last reference of a text replaced
+ * meanwhile, so the store is under its own mutex, held only for a list
+ * operation (or the mmap of a new slab).
+ */
+#define POOL_CLASSES 64
+#define POOL_MAX_CHUNK ((size_t) 16 << 10)
+#define POOL_FIRST_SLAB ((size_t) 64 << 10)
+#define POOL_MAX_SLAB ((size_t) 2 << 20)
+
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_ENABLED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_ENABLED 0
+#endif
+#endif
+#ifndef POOL_ENABLED
+#define POOL_ENABLED 1
+#endif
+
+typedef struct pool_slab {
+	struct pool_slab *next;
+	size_t            size;
+} pool_slab;
+
+typedef struct inf_pool {
+	pthread_mutex_t mtx;
+	void           *free[POOL_CLASSES]; /* chunks linked by first word */
+	char           *bump, *bump_end;    /* the current slab's rest */
+	pool_slab      *slabs;              /* owned: every mapping */
+	size_t          next_slab;          /* size of the next mapping */
+	size_t          mapped, in_use;     /* bytes */
+} inf_pool;
+
+/* The class of a request of `n` (1..POOL_MAX_CHUNK) bytes, and its size
+ * in `*size`. */
+static unsigned
+pool_class(size_t n, size_t *size)
+{
+	if (n <= 256) {
+		size_t c = n <= 16 ? 1 : (n + 15) / 16;
+		*size    = c * 16;
+		return (unsigned) c - 1;
+	}
+	unsigned k
+	    = 63 - (unsigned) __builtin_clzll((unsigned long long) n - 1);
+	size_t base = (size_t) 1 << k, step = base >> 3;
+	size_t i = (n - base + step - 1) / step; /* 1..8 */
+	*size    = base + i * step;
+	return 16 + (k - 8) * 8 + (unsigned) i - 1;
+}
+
+static size_t
+pool_class_size(unsigned c)
+{
+	if (c < 16)
+		return ((size_t) c + 1) * 16;
+	unsigned k    = 8 + (c - 16) / 8;
+	size_t   base = (size_t) 1 << k;
+	return base + (size_t) ((c - 16) % 8 + 1) * (base >> 3);
+}
+
+static void
+pool_init(inf_pool *p)
+{
+	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->mtx, NULL);
+	p->next_slab = POOL_FIRST_SLAB;
+}
+
+static void
+pool_fini(inf_pool *p)
+{
+	for (pool_slab *s = p->slabs, *next; s != NULL; s = next) {
+		next = s->next;
+		munmap(s, s->size);
+	}
+	p->slabs = NULL;
+	pthread_mutex_destroy(&p->mtx);
+}
+
+/* Cuts the rest of the current slab into free chunks, largest first. */
+static void
+pool_retire_rest_locked(inf_pool *p)
+{
+	for (unsigned c = POOL_CLASSES; c-- > 0;) {
+		size_t sz = pool_class_size(c);
+		while ((size_t) (p->bump_end - p->bump) >= sz) {
+			*(void **) p->bump = p->free[c];
+			p->free[c]         = p->bump;
+			p->bump += sz;
+		}
+	}
+}
+
+/* A chunk for `n` bytes, or NULL when the store does not serve that
+ * size (the caller then uses malloc). */
+static void *
+pool_alloc(inf_pool *p, size_t n)
+{
+	if (!POOL_ENABLED || n == 0 || n > POOL_MAX_CHUNK)
+		return NULL;
+	size_t   sz;
+	unsigned c = pool_class(n, &sz);
+	mtx_lock(&p->mtx);
+	void *chunk = p->free[c];
+	if (chunk != NULL) {
+		p->free[c] = *(void **) chunk;
+	} else {
+		if ((size_t) (p->bump_end - p->bump) < sz) {
+			pool_retire_rest_locked(p);
+			size_t ssz = p->next_slab;
+			if (p->next_slab < POOL_MAX_SLAB)
+				p->next_slab *= 2;
+			void *m = mmap(NULL, ssz, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+			if (m == MAP_FAILED)
+				mcf_panic("informer: out of memory (mmap)");
+			pool_slab *s = m;
+			s->size      = ssz;
+			s->next      = p->slabs;
+			p->slabs     = s;
+			p->mapped += ssz;
+			p->bump     = (char *) m + 16;
+			p->bump_end = (char *) m + ssz;
+		}
+		chunk = p->bump;
+		p->bump += sz;
+	}
+	p->in_use += sz;
+	mtx_unlock(&p->mtx);
+	return chunk;
+}
+
+/* Frees a chunk pool_alloc gave for `n` bytes. */
+static void
+pool_free(inf_pool *p, void *chunk, size_t n)
+{
+	size_t   sz;
+	unsigned c = pool_class(n, &sz);
+	mtx_lock(&p->mtx);
+	*(void **) chunk = p->free[c];
+	p->free[c]       = chunk;
+	p->in_use -= sz;
+	mtx_unlock(&p->mtx);
+}
+
+/* mcf_malloc, or the store when it serves `n`. */
+static void *
+pool_get(inf_pool *p, size_t n)
+{
+	void *chunk = pool_alloc(p, n);
+	return chunk != NULL ? chunk : mcf_malloc(n);
+}
+
+/* Frees what pool_get gave for `n` bytes. */
+static void
+pool_put(inf_pool *p, void *chunk, size_t n)
+{
+	if (POOL_ENABLED && n > 0 && n <= POOL_MAX_CHUNK)
+		pool_free(p, chunk, n);
+	else
+		free(chunk);
+}
+
+/* ---- cached texts ---------------------------------------------------- */
+
+/* One version of a cached object: its compact JSON text and its
+ * resourceVersion, in one chunk of the loop's store.  Immutable once
+ * made; the cache holds one reference and a reader decoding it holds
+ * another for the time of the decode, so the count is atomic. */
+typedef struct inf_text {
+	uint32_t  refs; /* atomic (__atomic builtins) */
+	size_t    len;  /* bytes of text */
+	inf_pool *pool; /* borrowed: the store holding the text */
+	char      s[];  /* text, '\0', resourceVersion, '\0' */
+} inf_text;
+
+static size_t
+text_size(size_t len, size_t rvlen)
+{
+	return sizeof(inf_text) + len + rvlen + 2;
+}
+
+/* A new text of `s[0..n)` (one reference) with resourceVersion `rv`
+ * (NULL: ""). */
+static inf_text *
+text_new(inf_pool *pool, const char *s, size_t n, const char *rv)
+{
+	size_t    rl = rv != NULL ? strlen(rv) : 0;
+	inf_text *t  = pool_get(pool, text_size(n, rl));
+	t->refs      = 1;
+	t->len       = n;
+	t->pool      = pool;
+	memcpy(t->s, s, n);
+	t->s[n] = '\0';
+	if (rl > 0)
+		memcpy(t->s + n + 1, rv, rl);
+	t->s[n + 1 + rl] = '\0';
+	return t;
+}
+
+/* A new text holding `obj` serialised compactly. */
+static inf_text *
+text_dump(inf_pool *pool, const json_t *obj, const char *rv)
+{
+	char *s = json_dumps(obj, JSON_COMPACT);
+	if (s == NULL)
+		mcf_panic("informer: json_dumps failed");
+	inf_text *t = text_new(pool, s, strlen(s), rv);
+	free(s);
+	return t;
+}
+
+static const char *
+text_rv(const inf_text *t)
+{
+	return t->s + t->len + 1;
+}
+
+static inf_text *
+text_ref(inf_text *t)
+{
+	__atomic_fetch_add(&t->refs, 1, __ATOMIC_RELAXED);
+	return t;
+}
+
+static void
+text_release(inf_text *t)
+{
+	if (t == NULL
+	    || __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	pool_put(t->pool, t, text_size(t->len, strlen(text_rv(t))));
+}
+
+/* A new tree decoded from `t`.  The text was made from a decoded object,
+ * so it always decodes. */
+static json_t *
+text_decode(const inf_text *t)
+{
+	json_t     *obj = NULL;
+	mcf_errinfo ei;
+	if (mcf_ws_decode(t->s, t->len, &obj, &ei) != MCF_OK)
+		mcf_panic("informer: a cached text does not decode");
+	return obj;
+}
+
 /* ---- cache entries and indexes -------------------------------------- */
 
+typedef struct inf_index  inf_index;
+typedef struct inf_bucket inf_bucket;
+
+/* A cached object.  Its index values are not recomputed from the old
+ * version (there is no old tree any more): the entry lists the buckets
+ * it is in, each of which knows its index. */
 typedef struct inf_ent {
-	json_t  *obj;  /* owned reference; never modified */
-	uint64_t hash; /* of key */
-	size_t   klen;
+	inf_text *text; /* owned reference: the current version */
+	union {
+		inf_bucket  *one;  /* nlinks == 1 */
+		inf_bucket **many; /* owned, nlinks > 1 */
+	} links;
+	uint32_t nlinks;
+	uint32_t klen;
+	uint64_t hash;  /* of key */
 	char     key[]; /* "ns/name" or "name", NUL-terminated */
 } inf_ent;
 
-typedef struct inf_bucket {
-	pset     ents; /* inf_ent * (borrowed from the object table) */
-	uint64_t hash;
-	size_t   vlen;
-	char     value[];
-} inf_bucket;
+struct inf_bucket {
+	pset       ents; /* inf_ent * (borrowed from the object table) */
+	inf_index *idx;  /* borrowed: the index holding the bucket */
+	uint64_t   hash;
+	size_t     vlen;
+	char       value[];
+};
 
-typedef struct inf_index {
+struct inf_index {
 	char            *name; /* owned */
 	mcf_inf_index_fn fn;
 	void            *arg;     /* borrowed */
 	smap             buckets; /* value -> inf_bucket * (owned) */
-} inf_index;
+};
+
+static inf_bucket **
+ent_links(inf_ent *e)
+{
+	return e->nlinks <= 1 ? &e->links.one : e->links.many;
+}
 
 /* Index values of `obj`: into `stack` (room for `cap`) or, when the
  * function wants more, into a new array in `*heap` (caller frees). */
@@ -513,72 +812,127 @@ idx_values(const inf_index *x, const json_t *obj, const char **stack,
 	return n;
 }
 
-static void
+/* The bucket of value `v` in `x`, created if needed, with `e` in it. */
+static inf_bucket *
 idx_link(inf_index *x, inf_ent *e, const char *v)
 {
-	if (v == NULL)
-		return;
 	size_t      vl = strlen(v);
 	uint64_t    h  = hash_bytes(v, vl);
 	inf_bucket *b  = smap_get(&x->buckets, v, vl, h);
 	if (b == NULL) {
 		b       = mcf_calloc(1, sizeof(*b) + vl + 1);
+		b->idx  = x;
 		b->hash = h;
 		b->vlen = vl;
 		memcpy(b->value, v, vl + 1);
 		smap_put(&x->buckets, b->value, vl, h, b);
 	}
 	pset_add(&b->ents, e);
+	return b;
 }
 
+/* Takes `e` out of `b`, freeing the bucket when it empties. */
 static void
-idx_unlink(inf_index *x, inf_ent *e, const char *v)
+idx_unlink(inf_bucket *b, inf_ent *e)
 {
-	if (v == NULL)
-		return;
-	size_t      vl = strlen(v);
-	uint64_t    h  = hash_bytes(v, vl);
-	inf_bucket *b  = smap_get(&x->buckets, v, vl, h);
-	if (b == NULL)
-		return;
 	pset_del(&b->ents, e);
 	if (b->ents.n == 0) {
-		smap_del(&x->buckets, b->value, b->vlen, b->hash);
+		smap_del(&b->idx->buckets, b->value, b->vlen, b->hash);
 		pset_fini(&b->ents);
 		free(b);
 	}
 }
 
+/* Replaces the links of `e` by `links[0..n)`. */
+static void
+ent_set_links(inf_ent *e, inf_bucket **links, size_t n)
+{
+	if (e->nlinks > 1)
+		free(e->links.many);
+	e->nlinks = (uint32_t) n;
+	if (n == 1) {
+		e->links.one = links[0];
+	} else if (n > 1) {
+		e->links.many = mcf_malloc(n * sizeof(*links));
+		memcpy(e->links.many, links, n * sizeof(*links));
+	} else {
+		e->links.one = NULL;
+	}
+}
+
+/* Takes `e` out of every index.  Write lock held. */
+static void
+ent_unlink_all(inf_ent *e)
+{
+	inf_bucket **l = ent_links(e);
+	for (uint32_t i = 0; i < e->nlinks; i++)
+		idx_unlink(l[i], e);
+	ent_set_links(e, NULL, 0);
+}
+
 #define IDX_STACK 8
 
-/* Moves `e` in index `x` from the values of `old_obj` (NULL: none) to
- * those of `new_obj` (NULL: none).  Write lock held. */
+/* Puts `e` in index `x` under the values of `obj` (NULL: none), moving
+ * it out of the values it had there when they differ.  Write lock
+ * held. */
 static void
-idx_update(
-    inf_index *x, inf_ent *e, const json_t *old_obj, const json_t *new_obj)
+idx_update(inf_index *x, inf_ent *e, const json_t *obj)
 {
-	const char  *s_old[IDX_STACK], *s_new[IDX_STACK];
-	const char **v_old = NULL, **v_new = NULL, **h_old = NULL,
-	           **h_new = NULL;
-	size_t n_old = 0, n_new = 0;
-	if (old_obj != NULL)
-		n_old
-		    = idx_values(x, old_obj, s_old, IDX_STACK, &v_old, &h_old);
-	if (new_obj != NULL)
-		n_new
-		    = idx_values(x, new_obj, s_new, IDX_STACK, &v_new, &h_new);
-	bool same = n_old == n_new;
-	for (size_t i = 0; same && i < n_old; i++)
-		same = (v_old[i] == NULL && v_new[i] == NULL)
-		    || (v_old[i] != NULL && v_new[i] != NULL
-		        && strcmp(v_old[i], v_new[i]) == 0);
-	if (!same) {
-		for (size_t i = 0; i < n_old; i++)
-			idx_unlink(x, e, v_old[i]);
-		for (size_t i = 0; i < n_new; i++)
-			idx_link(x, e, v_new[i]);
+	const char  *s_new[IDX_STACK];
+	const char **v_new = NULL, **h_new = NULL;
+	size_t       n_new = 0;
+	if (obj != NULL)
+		n_new = idx_values(x, obj, s_new, IDX_STACK, &v_new, &h_new);
+	/* Unchanged (the usual update): the entry's links in `x`, in order,
+	 * are the distinct non-NULL values. */
+	inf_bucket **l    = ent_links(e);
+	size_t       j    = 0;
+	bool         same = true;
+	for (size_t i = 0; same && i < n_new; i++) {
+		const char *v = v_new[i];
+		if (v == NULL)
+			continue;
+		bool dup = false;
+		for (size_t k = 0; k < i && !dup; k++)
+			dup = v_new[k] != NULL && strcmp(v_new[k], v) == 0;
+		if (dup)
+			continue;
+		while (j < e->nlinks && l[j]->idx != x)
+			j++;
+		same = j < e->nlinks && strcmp(l[j]->value, v) == 0;
+		j++;
 	}
-	free(h_old);
+	while (same && j < e->nlinks)
+		same = l[j++]->idx != x;
+	if (same) {
+		free(h_new);
+		return;
+	}
+	/* Keep the other indexes' links, drop this one's, add the new. */
+	size_t       cap = e->nlinks + n_new;
+	inf_bucket  *stack[IDX_STACK * 2];
+	inf_bucket **nl
+	    = cap <= IDX_STACK * 2 ? stack : mcf_malloc(cap * sizeof(*nl));
+	size_t nn = 0;
+	for (uint32_t i = 0; i < e->nlinks; i++) {
+		if (l[i]->idx != x)
+			nl[nn++] = l[i];
+		else
+			idx_unlink(l[i], e);
+	}
+	for (size_t i = 0; i < n_new; i++) {
+		if (v_new[i] == NULL)
+			continue;
+		inf_bucket *b   = idx_link(x, e, v_new[i]);
+		bool        dup = false;
+		for (size_t k = 0; k < nn && !dup; k++)
+			dup = nl[k] == b;
+		if (!dup)
+			nl[nn++] = b;
+	}
+	ent_set_links(e, nl, nn);
+	if (nl != stack)
+		free(nl);
 	free(h_new);
 }
 
@@ -653,16 +1007,11 @@ typedef struct inf_timer {
 	int      kind;
 } inf_timer;
 
-/* A watch event waiting to be applied. */
-typedef struct inf_pend {
-	int     type; /* mcf_ws_type */
-	json_t *obj;  /* owned */
-} inf_pend;
-
 typedef struct inf_hdl {
 	mcf_inf_handler h;
 	uint64_t        id;
-	bool            pending; /* initial adds not delivered yet */
+	bool            pending;    /* initial adds not delivered yet */
+	bool            delivering; /* in the current initial-adds pass */
 } inf_hdl;
 
 struct mcf_inf_loop {
@@ -674,6 +1023,8 @@ struct mcf_inf_loop {
 	int64_t     curl_at; /* libcurl's timer deadline, -1 none */
 	inf_timer **heap;    /* owned array of borrowed timers */
 	size_t      nheap, heap_cap;
+	/* Texts and entries of every informer's cache (its own mutex). */
+	inf_pool pool;
 	/* Under mtx. */
 	pthread_mutex_t mtx;
 	smap            reg; /* key -> mcf_inf * (borrowed: live informers) */
@@ -734,9 +1085,7 @@ struct mcf_inf {
 	bool               body_too_big;
 	char               errbuf[CURL_ERROR_SIZE];
 	int64_t            req_start;
-	mcf_ws            *ws;   /* owned */
-	inf_pend          *pend; /* owned: events parsed, not applied yet */
-	size_t             npend, pend_cap;
+	mcf_ws            *ws;    /* owned */
 	int                ws_rc; /* parser error that ended the stream */
 	mcf_errinfo        ws_ei;
 	uint64_t           stream_events; /* events (bookmarks too) in it */
@@ -900,9 +1249,51 @@ stats_rv_locked(mcf_inf *inf, const char *rv)
 
 enum { EV_ADD, EV_UPDATE, EV_DELETE };
 
+/* An object for the handlers: a tree at hand (an event's), or a cached
+ * text decoded when the first handler needs it, once for all of them. */
+typedef struct inf_lazy {
+	const inf_text *text;  /* borrowed: decoded when `obj` is NULL */
+	json_t         *obj;   /* borrowed, or owned when `owned` */
+	bool            owned; /* `obj` was decoded here */
+} inf_lazy;
+
+static inf_lazy
+lazy_of_obj(json_t *obj)
+{
+	return (inf_lazy) { NULL, obj, false };
+}
+
+static inf_lazy
+lazy_of_text(const inf_text *t)
+{
+	return (inf_lazy) { t, NULL, false };
+}
+
+static const json_t *
+lazy_get(inf_lazy *l)
+{
+	if (l->obj == NULL && l->text != NULL) {
+		l->obj   = text_decode(l->text);
+		l->owned = true;
+	}
+	return l->obj;
+}
+
+/* Drops a decoded tree; handlers may still hold references to it. */
 static void
-dispatch(mcf_inf *inf, int kind, const json_t *old_obj, const json_t *obj,
-    bool initial)
+lazy_fini(inf_lazy *l)
+{
+	if (l->owned)
+		obj_release(l->obj);
+	l->obj   = NULL;
+	l->owned = false;
+}
+
+/* Calls the handlers for one event.  `old` (EV_UPDATE) is decoded only
+ * for handlers with want_old; old == obj is a resync: every handler gets
+ * the one tree twice. */
+static void
+dispatch(mcf_inf *inf, int kind, inf_lazy *old, inf_lazy *obj, bool initial)
 {
 	mtx_lock(&inf->hmtx);
 	tls_dispatch = inf;
@@ -914,15 +1305,20 @@ dispatch(mcf_inf *inf, int kind, const json_t *old_obj, const json_t *obj,
 		switch (kind) {
 		case EV_ADD:
 			if (h.on_add != NULL)
-				h.on_add(h.arg, obj, initial);
+				h.on_add(h.arg, lazy_get(obj), initial);
 			break;
 		case EV_UPDATE:
-			if (h.on_update != NULL)
-				h.on_update(h.arg, old_obj, obj);
+			if (h.on_update != NULL) {
+				const json_t *n = lazy_get(obj);
+				const json_t *o = old == obj ? n
+				    : h.want_old             ? lazy_get(old)
+				                             : NULL;
+				h.on_update(h.arg, o, n);
+			}
 			break;
 		default:
 			if (h.on_delete != NULL)
-				h.on_delete(h.arg, obj);
+				h.on_delete(h.arg, lazy_get(obj));
 			break;
 		}
 	}
@@ -930,7 +1326,8 @@ dispatch(mcf_inf *inf, int kind, const json_t *old_obj, const json_t *obj,
 	mtx_unlock(&inf->hmtx);
 }
 
-/* Gives handlers added since the last call their initial adds. */
+/* Gives handlers added since the last call their initial adds: each
+ * cached object is decoded once for all of them. */
 static void
 deliver_initial(mcf_inf *inf)
 {
@@ -938,19 +1335,30 @@ deliver_initial(mcf_inf *inf)
 		return;
 	mtx_lock(&inf->hmtx);
 	tls_dispatch = inf;
+	/* The handlers of this pass: one added meanwhile (by a handler)
+	 * stays pending for the next pass, which its add posted. */
+	bool any = false;
 	for (size_t i = 0; i < inf->nhdl; i++) {
-		if (!inf->hdl[i].pending)
+		inf->hdl[i].delivering = inf->hdl[i].pending;
+		any |= inf->hdl[i].pending && inf->hdl[i].h.on_add != NULL;
+	}
+	/* The loop thread is the only writer of objs: no lock. */
+	for (size_t j = 0; any && j < inf->objs.cap; j++) {
+		if (inf->objs.s[j].key == NULL)
 			continue;
-		mcf_inf_handler h = inf->hdl[i].h;
-		/* The loop thread is the only writer of objs: no lock. */
-		for (size_t j = 0; h.on_add != NULL && j < inf->objs.cap;
-		     j++) {
-			if (inf->objs.s[j].key == NULL)
-				continue;
-			inf_ent *e = inf->objs.s[j].val;
-			h.on_add(h.arg, e->obj, true);
+		inf_ent *e = inf->objs.s[j].val;
+		inf_lazy l = lazy_of_text(e->text);
+		for (size_t i = 0; i < inf->nhdl; i++) {
+			mcf_inf_handler h = inf->hdl[i].h;
+			if (inf->hdl[i].delivering && h.on_add != NULL)
+				h.on_add(h.arg, lazy_get(&l), true);
 		}
-		inf->hdl[i].pending = false;
+		lazy_fini(&l);
+	}
+	for (size_t i = 0; i < inf->nhdl; i++) {
+		if (inf->hdl[i].delivering)
+			inf->hdl[i].pending = false;
+		inf->hdl[i].delivering = false;
 	}
 	tls_dispatch = NULL;
 	mtx_unlock(&inf->hmtx);
@@ -968,12 +1376,19 @@ obj_key(const json_t *obj, char *buf)
 	const char *ns = json_string_value(json_object_get(meta, "namespace"));
 	if (name == NULL || name[0] == '\0')
 		return 0;
-	int n = (ns != NULL && ns[0] != '\0')
-	    ? snprintf(buf, INF_KEY_MAX, "%s/%s", ns, name)
-	    : snprintf(buf, INF_KEY_MAX, "%s", name);
-	if (n <= 0 || n >= INF_KEY_MAX)
+	size_t nl = strlen(name);
+	size_t sl = ns != NULL ? strlen(ns) : 0;
+	size_t n  = sl > 0 ? sl + 1 + nl : nl;
+	if (n >= INF_KEY_MAX)
 		return 0;
-	return (size_t) n;
+	if (sl > 0) {
+		memcpy(buf, ns, sl);
+		buf[sl] = '/';
+		memcpy(buf + sl + 1, name, nl + 1);
+	} else {
+		memcpy(buf, name, nl + 1);
+	}
+	return n;
 }
 
 static const char *
@@ -984,43 +1399,51 @@ obj_rv(const json_t *obj)
 }
 
 /* controller-runtime's default transform: managedFields are large and no
- * controller reads them from the cache. */
-static void
+ * controller reads them from the cache.  True when there were some. */
+static bool
 strip(json_t *obj)
 {
 	json_t *meta = json_object_get(obj, "metadata");
-	if (json_is_object(meta))
-		json_object_del(meta, "managedFields");
+	return json_is_object(meta)
+	    && json_object_del(meta, "managedFields") == 0;
 }
 
+/* A new entry for `key` holding `text` (stolen), in the loop's store. */
 static inf_ent *
-ent_new(const char *key, size_t kl, uint64_t h, json_t *obj)
+ent_new(inf_pool *pool, const char *key, size_t kl, uint64_t h, inf_text *text)
 {
-	inf_ent *e = mcf_malloc(sizeof(*e) + kl + 1);
-	e->obj     = obj;
-	e->hash    = h;
-	e->klen    = kl;
+	inf_ent *e   = pool_get(pool, sizeof(*e) + kl + 1);
+	e->text      = text;
+	e->nlinks    = 0;
+	e->links.one = NULL;
+	e->klen      = (uint32_t) kl;
+	e->hash      = h;
 	memcpy(e->key, key, kl);
 	e->key[kl] = '\0';
 	return e;
 }
 
+/* Frees an entry that is in no index. */
 static void
-ent_free(inf_ent *e)
+ent_free(inf_pool *pool, inf_ent *e)
 {
-	obj_release(e->obj);
-	free(e);
+	text_release(e->text);
+	if (e->nlinks > 1)
+		free(e->links.many);
+	pool_put(pool, e, sizeof(*e) + e->klen + 1);
 }
 
-/* Inserts `e` (steals it), write lock taken here.  `ev_rv`: a watch
- * event's resourceVersion to count the event and record it, or NULL. */
+/* Inserts `e` (steals it), indexed by `obj` (its decoded text); write
+ * lock taken here.  `event`: count a watch event of resourceVersion
+ * `ev_rv`. */
 static void
-cache_insert(mcf_inf *inf, inf_ent *e, bool event, const char *ev_rv)
+cache_insert(
+    mcf_inf *inf, inf_ent *e, const json_t *obj, bool event, const char *ev_rv)
 {
 	wr_lock(&inf->rw);
 	smap_put(&inf->objs, e->key, e->klen, e->hash, e);
 	for (size_t i = 0; i < inf->nidx; i++)
-		idx_update(inf->idx[i], e, NULL, e->obj);
+		idx_update(inf->idx[i], e, obj);
 	if (event) {
 		inf->st.events++;
 		stats_rv_locked(inf, ev_rv);
@@ -1028,17 +1451,17 @@ cache_insert(mcf_inf *inf, inf_ent *e, bool event, const char *ev_rv)
 	rw_unlock(&inf->rw);
 }
 
-/* Replaces the object of `e` by `obj` (steals the reference); returns
- * the old object (a reference the caller drops). */
-static json_t *
-cache_replace(
-    mcf_inf *inf, inf_ent *e, json_t *obj, bool event, const char *ev_rv)
+/* Replaces the text of `e` by `text` (stolen), indexed by `obj`; returns
+ * the old text (a reference the caller drops). */
+static inf_text *
+cache_replace(mcf_inf *inf, inf_ent *e, const json_t *obj, inf_text *text,
+    bool event, const char *ev_rv)
 {
 	wr_lock(&inf->rw);
-	json_t *old = e->obj;
+	inf_text *old = e->text;
 	for (size_t i = 0; i < inf->nidx; i++)
-		idx_update(inf->idx[i], e, old, obj);
-	e->obj = obj;
+		idx_update(inf->idx[i], e, obj);
+	e->text = text;
 	if (event) {
 		inf->st.events++;
 		stats_rv_locked(inf, ev_rv);
@@ -1052,8 +1475,7 @@ static void
 cache_remove(mcf_inf *inf, inf_ent *e, bool event, const char *ev_rv)
 {
 	wr_lock(&inf->rw);
-	for (size_t i = 0; i < inf->nidx; i++)
-		idx_update(inf->idx[i], e, e->obj, NULL);
+	ent_unlink_all(e);
 	smap_del(&inf->objs, e->key, e->klen, e->hash);
 	if (event) {
 		inf->st.events++;
@@ -1062,10 +1484,11 @@ cache_remove(mcf_inf *inf, inf_ent *e, bool event, const char *ev_rv)
 	rw_unlock(&inf->rw);
 }
 
-/* Applies one watch event; steals `obj`, which nobody else holds yet, so
- * it may still be changed (stripped) before it is published. */
+/* Applies one watch event; steals `obj` (stripped, not yet shared) and
+ * `text` (its cache copy; NULL for DELETED). */
 static void
-apply_event(mcf_inf *inf, mcf_ws_type type, json_t *obj, const char *rv)
+apply_event(mcf_inf *inf, mcf_ws_type type, json_t *obj, inf_text *text,
+    const char *rv)
 {
 	char   key[INF_KEY_MAX];
 	size_t kl = obj_key(obj, key);
@@ -1073,30 +1496,32 @@ apply_event(mcf_inf *inf, mcf_ws_type type, json_t *obj, const char *rv)
 		mcf_log_warn("INF-EVENT",
 		    "%s: %s event without a usable metadata.name ignored",
 		    inf->desc, mcf_ws_type_name(type));
+		text_release(text);
 		json_decref(obj);
 		return;
 	}
-	uint64_t h = hash_bytes(key, kl);
-	inf_ent *e = smap_get(&inf->objs, key, kl, h);
-	strip(obj);
+	uint64_t h  = hash_bytes(key, kl);
+	inf_ent *e  = smap_get(&inf->objs, key, kl, h);
+	inf_lazy lo = lazy_of_obj(obj);
 	if (type == MCF_WS_DELETED) {
+		text_release(text);
 		if (e != NULL) {
 			cache_remove(inf, e, true, rv);
-			dispatch(inf, EV_DELETE, NULL, obj, false);
-			ent_free(e);
+			dispatch(inf, EV_DELETE, NULL, &lo, false);
+			ent_free(&inf->loop->pool, e);
 		}
-		obj_release(obj); /* handlers may have kept it */
-		return;
-	}
-	if (e != NULL) {
-		json_t *old = cache_replace(inf, e, obj, true, rv);
-		dispatch(inf, EV_UPDATE, old, obj, false);
-		obj_release(old);
+	} else if (e != NULL) {
+		inf_text *old  = cache_replace(inf, e, obj, text, true, rv);
+		inf_lazy  lold = lazy_of_text(old);
+		dispatch(inf, EV_UPDATE, &lold, &lo, false);
+		lazy_fini(&lold);
+		text_release(old);
 	} else {
-		e = ent_new(key, kl, h, obj);
-		cache_insert(inf, e, true, rv);
-		dispatch(inf, EV_ADD, NULL, obj, false);
+		e = ent_new(&inf->loop->pool, key, kl, h, text);
+		cache_insert(inf, e, obj, true, rv);
+		dispatch(inf, EV_ADD, NULL, &lo, false);
 	}
+	obj_release(obj); /* handlers may have kept it */
 }
 
 static void
@@ -1104,13 +1529,15 @@ staging_clear(mcf_inf *inf)
 {
 	for (size_t i = 0; i < inf->staging.cap; i++)
 		if (inf->staging.s[i].key != NULL)
-			ent_free(inf->staging.s[i].val);
+			ent_free(&inf->loop->pool, inf->staging.s[i].val);
 	smap_fini(&inf->staging);
 }
 
 /* Merges the complete list in `staging` into the cache and tells the
  * handlers the difference: adds, updates (resourceVersion changed),
- * deletes (cached, not listed).  The first list's adds are initial. */
+ * deletes (cached, not listed).  The first list's adds are initial.
+ * Staged entries hold texts; each new or changed one is decoded once,
+ * for its indexes and the handlers. */
 static void
 merge_list(mcf_inf *inf)
 {
@@ -1137,8 +1564,10 @@ merge_list(mcf_inf *inf)
 		}
 		for (size_t i = 0; i < ng; i++) {
 			cache_remove(inf, gone[i], false, NULL);
-			dispatch(inf, EV_DELETE, NULL, gone[i]->obj, false);
-			ent_free(gone[i]);
+			inf_lazy l = lazy_of_text(gone[i]->text);
+			dispatch(inf, EV_DELETE, NULL, &l, false);
+			lazy_fini(&l);
+			ent_free(&inf->loop->pool, gone[i]);
 		}
 		free(gone);
 	}
@@ -1148,20 +1577,26 @@ merge_list(mcf_inf *inf)
 		inf_ent *n = st.s[i].val;
 		inf_ent *e = smap_get(&inf->objs, n->key, n->klen, n->hash);
 		if (e == NULL) {
-			cache_insert(inf, n, false, NULL);
-			dispatch(inf, EV_ADD, NULL, n->obj, first);
+			inf_lazy l = lazy_of_text(n->text);
+			cache_insert(inf, n, lazy_get(&l), false, NULL);
+			dispatch(inf, EV_ADD, NULL, &l, first);
+			lazy_fini(&l);
 			continue;
 		}
-		const char *a = obj_rv(e->obj), *b = obj_rv(n->obj);
-		if (a == NULL || b == NULL || strcmp(a, b) != 0) {
-			json_t *obj = obj_ref(n->obj);
-			json_t *old = cache_replace(inf, e, obj, false, NULL);
-			dispatch(inf, EV_UPDATE, old, obj, false);
-			obj_release(old);
+		if (strcmp(text_rv(e->text), text_rv(n->text)) != 0
+		    || text_rv(n->text)[0] == '\0') {
+			inf_lazy  l    = lazy_of_text(n->text);
+			inf_text *old  = cache_replace(inf, e, lazy_get(&l),
+			     text_ref(n->text), false, NULL);
+			inf_lazy  lold = lazy_of_text(old);
+			dispatch(inf, EV_UPDATE, &lold, &l, false);
+			lazy_fini(&lold);
+			lazy_fini(&l);
+			text_release(old);
 		}
 		/* `st` is not read after this: its slots may now point at
 		 * freed keys. */
-		ent_free(n);
+		ent_free(&inf->loop->pool, n);
 	}
 	smap_fini(&st);
 }
@@ -1203,35 +1638,18 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* Applies the events queued by on_ws_event, in order. */
-static void
-apply_pending(mcf_inf *inf)
-{
-	for (size_t i = 0; i < inf->npend; i++) {
-		inf_pend *p = &inf->pend[i];
-		if (inf->stream_events++ == 0)
-			inf->fails = 0; /* the watch works: reset backoff */
-		set_rv(inf, obj_rv(p->obj));
-		if (p->type == MCF_WS_BOOKMARK) {
-			json_decref(p->obj); /* never shared */
-			wr_lock(&inf->rw);
-			inf->st.bookmarks++;
-			stats_rv_locked(inf, inf->rv);
-			rw_unlock(&inf->rw);
-		} else {
-			apply_event(inf, p->type, p->obj, inf->rv);
-		}
-		p->obj = NULL;
-	}
-	inf->npend = 0;
-}
-
 /* One watch event, on the loop thread inside the parser, inside
- * libcurl's write callback.  Objects are only queued here and applied
- * once the parser has dropped its own reference to the event line: a
- * published object must never meet jansson's plain json_decref on
- * another thread (see obj_release).  Returns non-zero to end the stream
- * (a relist or an error). */
+ * libcurl's write callback: applied at once, so that its tree is freed
+ * before the next event is decoded.  (Freeing a whole chunk's trees in a
+ * row, as an earlier version did, overflowed malloc's per-thread cache
+ * into its fast bins, and the next text allocation, a "large" request,
+ * then consolidated all of them: that alone took 45% of the loop thread.)
+ * The parser drops its reference with an atomic decrement, so handlers
+ * may keep the tree.  The cache's copy is made here, while the line is at
+ * hand: the object's own bytes when the server sent them compact and
+ * there were no managedFields to strip, else the stripped tree
+ * serialised.  Returns non-zero to end the stream (a relist or an
+ * error). */
 static int
 on_ws_event(const mcf_ws_event *ev, void *arg)
 {
@@ -1240,15 +1658,32 @@ on_ws_event(const mcf_ws_event *ev, void *arg)
 	case MCF_WS_ADDED:
 	case MCF_WS_MODIFIED:
 	case MCF_WS_DELETED:
-	case MCF_WS_BOOKMARK:
-		if (inf->npend == inf->pend_cap) {
-			inf->pend_cap = inf->pend_cap ? inf->pend_cap * 2 : 64;
-			inf->pend     = mcf_realloc(
-			        inf->pend, inf->pend_cap * sizeof(*inf->pend));
+	case MCF_WS_BOOKMARK: {
+		if (inf->stream_events++ == 0)
+			inf->fails = 0; /* the watch works: reset backoff */
+		set_rv(inf, ev->resource_version);
+		if (ev->type == MCF_WS_BOOKMARK) {
+			wr_lock(&inf->rw);
+			inf->st.bookmarks++;
+			stats_rv_locked(inf, inf->rv);
+			rw_unlock(&inf->rw);
+			return 0;
 		}
-		inf->pend[inf->npend].type  = ev->type;
-		inf->pend[inf->npend++].obj = json_incref(ev->object);
+		json_t   *obj      = json_incref(ev->object);
+		inf_text *text     = NULL;
+		bool      stripped = strip(obj);
+		if (ev->type != MCF_WS_DELETED) {
+			if (!stripped && ev->object_text != NULL)
+				text = text_new(&inf->loop->pool,
+				    ev->object_text, ev->object_len,
+				    ev->resource_version);
+			else
+				text = text_dump(&inf->loop->pool, obj,
+				    ev->resource_version);
+		}
+		apply_event(inf, ev->type, obj, text, inf->rv);
 		return 0;
+	}
 	default:
 		break;
 	}
@@ -1279,10 +1714,10 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 		curl_easy_getinfo(
 		    inf->easy, CURLINFO_RESPONSE_CODE, &inf->http_code);
 	if (inf->req == REQ_WATCH && inf->http_code == 200) {
+		/* Events are applied as they are parsed; those before an
+		 * error are good. */
 		int rc = mcf_ws_feed(
 		    inf->ws, data, n, on_ws_event, inf, &inf->ws_ei);
-		/* The events before an error are good: apply them. */
-		apply_pending(inf);
 		if (rc != MCF_OK) {
 			inf->ws_rc = rc;
 			return 0; /* ends the transfer */
@@ -1485,12 +1920,11 @@ answer_error(mcf_inf *inf, char *msg, size_t msglen)
 static bool
 take_page(mcf_inf *inf, char *msg, size_t msglen)
 {
-	json_error_t je;
-	json_t      *j = json_loadb(inf->body.p, inf->body.n, 0, &je);
-	if (!json_is_object(j)) {
-		snprintf(msg, msglen, "list body is not a JSON object: %s",
-		    j == NULL ? je.text : "");
-		json_decref(j);
+	mcf_errinfo je;
+	json_t     *j = NULL;
+	if (mcf_ws_decode(inf->body.p, inf->body.n, &j, &je) != MCF_OK) {
+		snprintf(msg, msglen, "list body is not a JSON object: %.200s",
+		    je.msg);
 		return false;
 	}
 	json_t     *items = json_object_get(j, "items");
@@ -1534,10 +1968,11 @@ take_page(mcf_inf *inf, char *msg, size_t msglen)
 			json_object_set_new(
 			    it, "apiVersion", json_string(lapi));
 		uint64_t h   = hash_bytes(key, n);
-		inf_ent *e   = ent_new(key, n, h, json_incref(it));
+		inf_ent *e   = ent_new(&inf->loop->pool, key, n, h,
+		      text_dump(&inf->loop->pool, it, obj_rv(it)));
 		inf_ent *old = smap_put(&inf->staging, e->key, n, h, e);
 		if (old != NULL)
-			ent_free(old);
+			ent_free(&inf->loop->pool, old);
 	}
 	free(inf->list_rv);
 	inf->list_rv = mcf_strdup(rv);
@@ -1755,12 +2190,15 @@ static void
 on_timer(mcf_inf *inf, inf_timer *t)
 {
 	if (t->kind == TM_RESYNC) {
-		/* Resync: every cached object to on_update(old == new). */
+		/* Resync: every cached object to on_update(old == new),
+		 * decoded once if some handler has on_update. */
 		for (size_t i = 0; i < inf->objs.cap; i++) {
 			if (inf->objs.s[i].key == NULL)
 				continue;
 			inf_ent *e = inf->objs.s[i].val;
-			dispatch(inf, EV_UPDATE, e->obj, e->obj, false);
+			inf_lazy l = lazy_of_text(e->text);
+			dispatch(inf, EV_UPDATE, &l, &l, false);
+			lazy_fini(&l);
 		}
 		timer_arm(inf->loop, t, now_ms() + inf->resync_ms);
 		return;
@@ -1812,9 +2250,6 @@ inf_stop(mcf_inf *inf)
 	inf->hdrs = NULL;
 	mcf_ws_destroy(inf->ws);
 	inf->ws = NULL;
-	for (size_t i = 0; i < inf->npend; i++)
-		obj_release(inf->pend[i].obj);
-	inf->npend = 0;
 	staging_clear(inf);
 	inf->state = ST_STOPPED;
 }
@@ -2046,11 +2481,13 @@ mcf_inf_loop_create(mcf_inf_loop **out, mcf_errinfo *ei)
 	curl_multi_setopt(L->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(L->multi, CURLMOPT_TIMERDATA, L);
 	pthread_mutex_init(&L->mtx, NULL);
+	pool_init(&L->pool);
 	int rc = pthread_create(&L->thread, NULL, loop_main, L);
 	if (rc != 0) {
 		curl_multi_cleanup(L->multi);
 		close(L->epfd);
 		close(L->evfd);
+		pool_fini(&L->pool);
 		pthread_mutex_destroy(&L->mtx);
 		free(L);
 		return mcf_errinfo_set(ei, MCF_ESYS,
@@ -2081,8 +2518,25 @@ mcf_inf_loop_destroy(mcf_inf_loop *L)
 	close(L->evfd);
 	smap_fini(&L->reg);
 	free(L->heap);
+	pool_fini(&L->pool);
 	pthread_mutex_destroy(&L->mtx);
 	free(L);
+}
+
+void
+mcf_inf_loop_mem(mcf_inf_loop *L, size_t *mapped, size_t *in_use)
+{
+	size_t m = 0, u = 0;
+	if (L != NULL) {
+		mtx_lock(&L->pool.mtx);
+		m = L->pool.mapped;
+		u = L->pool.in_use;
+		mtx_unlock(&L->pool.mtx);
+	}
+	if (mapped != NULL)
+		*mapped = m;
+	if (in_use != NULL)
+		*in_use = u;
 }
 
 /* ---- public: informers ---------------------------------------------- */
@@ -2129,7 +2583,7 @@ inf_free(mcf_inf *inf)
 {
 	for (size_t i = 0; i < inf->objs.cap; i++)
 		if (inf->objs.s[i].key != NULL)
-			ent_free(inf->objs.s[i].val);
+			ent_free(&inf->loop->pool, inf->objs.s[i].val);
 	smap_fini(&inf->objs);
 	for (size_t i = 0; i < inf->nidx; i++)
 		idx_free(inf->idx[i]);
@@ -2145,7 +2599,6 @@ inf_free(mcf_inf *inf)
 	free(inf->cont);
 	free(inf->list_rv);
 	free(inf->rv);
-	free(inf->pend);
 	pthread_rwlock_destroy(&inf->rw);
 	pthread_mutex_destroy(&inf->sync_mtx);
 	pthread_cond_destroy(&inf->sync_cv);
@@ -2312,11 +2765,12 @@ mcf_inf_add_handler(mcf_inf *inf, const mcf_inf_handler *h, uint64_t *id)
 		inf->hdl
 		    = mcf_realloc(inf->hdl, inf->hcap * sizeof(*inf->hdl));
 	}
-	inf_hdl *e = &inf->hdl[inf->nhdl++];
-	e->h       = *h;
-	e->id      = ++inf->next_id;
-	e->pending = true;
-	*id        = e->id;
+	inf_hdl *e    = &inf->hdl[inf->nhdl++];
+	e->h          = *h;
+	e->id         = ++inf->next_id;
+	e->pending    = true;
+	e->delivering = false;
+	*id           = e->id;
 	atomic_store(&inf->hpending, true);
 	if (!held)
 		mtx_unlock(&inf->hmtx);
@@ -2363,8 +2817,10 @@ mcf_inf_add_index(
 	for (size_t i = 0; i < inf->objs.cap; i++) {
 		if (inf->objs.s[i].key == NULL)
 			continue;
-		inf_ent *e = inf->objs.s[i].val;
-		idx_update(x, e, NULL, e->obj);
+		inf_ent *e   = inf->objs.s[i].val;
+		json_t  *obj = text_decode(e->text);
+		idx_update(x, e, obj);
+		json_decref(obj); /* never shared */
 	}
 	inf->idx = mcf_realloc(inf->idx, (inf->nidx + 1) * sizeof(*inf->idx));
 	inf->idx[inf->nidx++] = x;
@@ -2420,9 +2876,13 @@ mcf_inf_get(mcf_inf *inf, const char *key)
 	size_t   kl = strlen(key);
 	uint64_t h  = hash_bytes(key, kl);
 	rd_lock(&inf->rw);
-	inf_ent *e   = smap_get(&inf->objs, key, kl, h);
-	json_t  *obj = e != NULL ? obj_ref(e->obj) : NULL;
+	inf_ent  *e = smap_get(&inf->objs, key, kl, h);
+	inf_text *t = e != NULL ? text_ref(e->text) : NULL;
 	rw_unlock(&inf->rw);
+	if (t == NULL)
+		return NULL;
+	json_t *obj = text_decode(t);
+	text_release(t);
 	return obj;
 }
 
@@ -2438,44 +2898,50 @@ mcf_inf_list(mcf_inf *inf, const char *index, const char *value, json_t ***out,
 	    || (index != NULL && value == NULL))
 		return MCF_EINVAL;
 	rd_lock(&inf->rw);
+	/* The texts are taken under the lock and decoded after it. */
+	inf_text **texts = NULL;
+	size_t     k     = 0;
 	if (index == NULL) {
-		size_t   k = 0;
-		json_t **a = inf->objs.n ? mcf_malloc(inf->objs.n * sizeof(*a))
-		                         : NULL;
+		if (inf->objs.n > 0)
+			texts = mcf_malloc(inf->objs.n * sizeof(*texts));
 		for (size_t i = 0; i < inf->objs.cap; i++) {
 			if (inf->objs.s[i].key == NULL)
 				continue;
 			inf_ent *e = inf->objs.s[i].val;
-			a[k++]     = obj_ref(e->obj);
+			texts[k++] = text_ref(e->text);
 		}
-		rw_unlock(&inf->rw);
-		*out = a;
-		*n   = k;
-		return MCF_OK;
-	}
-	inf_index *x = NULL;
-	for (size_t i = 0; i < inf->nidx; i++)
-		if (strcmp(inf->idx[i]->name, index) == 0)
-			x = inf->idx[i];
-	if (x == NULL) {
-		rw_unlock(&inf->rw);
-		return MCF_ENOENT;
-	}
-	size_t      vl = strlen(value);
-	inf_bucket *b
-	    = smap_get(&x->buckets, value, vl, hash_bytes(value, vl));
-	if (b == NULL || b->ents.n == 0) {
-		rw_unlock(&inf->rw);
-		return MCF_OK;
-	}
-	json_t **a = mcf_malloc(b->ents.n * sizeof(*a));
-	size_t   k = 0;
-	for (size_t i = 0; i < b->ents.cap; i++) {
-		inf_ent *e = b->ents.s[i];
-		if (e != NULL)
-			a[k++] = obj_ref(e->obj);
+	} else {
+		inf_index *x = NULL;
+		for (size_t i = 0; i < inf->nidx; i++)
+			if (strcmp(inf->idx[i]->name, index) == 0)
+				x = inf->idx[i];
+		if (x == NULL) {
+			rw_unlock(&inf->rw);
+			return MCF_ENOENT;
+		}
+		size_t      vl = strlen(value);
+		inf_bucket *b
+		    = smap_get(&x->buckets, value, vl, hash_bytes(value, vl));
+		if (b != NULL && b->ents.n > 0) {
+			texts = mcf_malloc(b->ents.n * sizeof(*texts));
+			for (size_t i = 0; i < b->ents.cap; i++) {
+				inf_ent *e = b->ents.s[i];
+				if (e != NULL)
+					texts[k++] = text_ref(e->text);
+			}
+		}
 	}
 	rw_unlock(&inf->rw);
+	if (k == 0) {
+		free(texts);
+		return MCF_OK;
+	}
+	json_t **a = mcf_malloc(k * sizeof(*a));
+	for (size_t i = 0; i < k; i++) {
+		a[i] = text_decode(texts[i]);
+		text_release(texts[i]);
+	}
+	free(texts);
 	*out = a;
 	*n   = k;
 	return MCF_OK;

@@ -19,9 +19,13 @@
  *
  * Cache: objects keyed "namespace/name" ("name" when cluster-scoped), with
  * indexes (namespace, owner uid, custom).  metadata.managedFields is
- * stripped before an object is cached.  A cached object is immutable:
- * readers get new references (json_incref; jansson 2.14 counts
- * references atomically) and must never modify them.
+ * stripped before an object is cached.  The cache keeps each object as
+ * one copy of its compact JSON text (about 1.1 times its size, where a
+ * jansson tree takes about 3 times), plus its key, resourceVersion and
+ * index memberships.  Readers (mcf_inf_get, mcf_inf_list) pay a decode
+ * instead: each call returns new trees decoded from that text (about
+ * 1 µs per KiB), which the caller owns and must still treat as read-only
+ * (the contract stays the same as when trees were shared).
  *
  * Sharing: informers are shared per (cluster, group, version, resource,
  * namespace, label selector, field selector) within one loop; every
@@ -62,6 +66,15 @@ int mcf_inf_loop_create(mcf_inf_loop **out, mcf_errinfo *ei);
  * released (a programming error otherwise: panics).  NULL is allowed.
  * Not from the loop thread. */
 void mcf_inf_loop_destroy(mcf_inf_loop *loop);
+
+/* Memory of the loop's store for cached objects (the texts and entries
+ * of every informer's cache; indexes and tables come from malloc):
+ * `mapped`, bytes obtained from the system, which the store keeps for
+ * reuse until the loop is destroyed, and `in_use`, bytes the caches hold
+ * now (rounded to the store's size classes).  Under AddressSanitizer the
+ * store is bypassed and both are 0.  Either pointer may be NULL.  Any
+ * thread. */
+void mcf_inf_loop_mem(mcf_inf_loop *loop, size_t *mapped, size_t *in_use);
 
 /* What an informer watches and how.  Borrowed for the acquire call; every
  * field is copied.  The key fields (cluster, group, version, resource,
@@ -107,14 +120,22 @@ void mcf_inf_release(mcf_inf *inf);
 
 /* Event handlers.  They run on the loop thread, one event at a time, in
  * the order of the stream; objects are borrowed for the call (json_incref
- * to keep one, never modify it).  They must be quick (enqueue a key) and
- * must not call mcf_inf_release or mcf_inf_remove_handler (they may call
+ * to keep one, with mcf_inf_obj_ref/mcf_inf_obj_release if other threads
+ * will see it; never modify it).  The object of a watch event is the
+ * event's own tree, decoded once and freed after the handlers ran;
+ * others (initial adds, relists, resyncs, old states) are decoded from
+ * the cache's text when a handler needs them, once per event for all
+ * handlers.  Handlers must be quick (enqueue a key) and must not call
+ * mcf_inf_release or mcf_inf_remove_handler (they may call
  * mcf_inf_add_handler and the cache readers).  Any callback may be NULL.
  *   on_add: `initial` is true for the synthetic adds a newly added handler
  *     gets for objects already cached, and for the objects of the first
  *     list; false for objects created later (watch ADDED, or found by a
  *     relist).
- *   on_update: old and new state; also called with old == new on resync.
+ *   on_update: the new state, and the old one only for a handler that set
+ *     `want_old`: for the others `old_obj` is NULL (the cache no longer
+ *     holds trees, and decoding the old state costs as much as the new
+ *     one).  On resync every handler gets old_obj == new_obj (one tree).
  *   on_delete: the last known state (the DELETED event's object, or after
  *     a relist that found an object gone, its last cached state). */
 typedef struct mcf_inf_handler {
@@ -123,6 +144,10 @@ typedef struct mcf_inf_handler {
 	    void *arg, const json_t *old_obj, const json_t *new_obj);
 	void (*on_delete)(void *arg, const json_t *obj);
 	void *arg; /* borrowed: must outlive the handler's registration */
+	/* on_update wants `old_obj` (decoded from the cache for it).  Last
+	 * so that the positional form {on_add, on_update, on_delete, arg}
+	 * still compiles, with want_old false. */
+	bool want_old;
 } mcf_inf_handler;
 
 /* Adds a handler (copied).  On the loop thread it first receives
@@ -139,9 +164,10 @@ void mcf_inf_remove_handler(mcf_inf *inf, uint64_t id);
 /* Index function: writes up to `cap` index values for `obj` into out[]
  * (strings borrowed from `obj`, or static) and returns how many; it may
  * return more than `cap`, meaning "truncated": the informer then calls it
- * again with room for all of them.  Called with the cache's write lock
- * held, on the loop thread or the thread adding the index; it must be a
- * pure function of `obj`. */
+ * again with room for all of them.  NULL values are skipped, and a value
+ * given twice counts once.  The informer copies the values it keeps.
+ * Called with the cache's write lock held, on the loop thread or the
+ * thread adding the index; it must be a pure function of `obj`. */
 typedef size_t (*mcf_inf_index_fn)(
     const json_t *obj, const char **out, size_t cap, void *arg);
 
@@ -151,7 +177,9 @@ typedef size_t (*mcf_inf_index_fn)(
 #define MCF_INF_INDEX_OWNER_UID "owner-uid"
 
 /* Adds an index `name` (copied) computed by `fn` (with `arg`, borrowed
- * for the informer's life) and indexes the objects already cached.
+ * for the informer's life) and indexes the objects already cached, which
+ * it decodes for that under the write lock (about 1 µs per KiB of object:
+ * add indexes before the informer has synced when the cache is large).
  * Returns 0, MCF_EEXIST if an index of that name exists, MCF_EINVAL for
  * NULL arguments.  Any thread except from within an index function. */
 int mcf_inf_add_index(
@@ -166,28 +194,33 @@ bool mcf_inf_has_synced(mcf_inf *inf);
 int mcf_inf_wait_synced(mcf_inf *inf, int64_t timeout_ms);
 
 /* Cache readers, any thread.  `key` is "namespace/name" or "name".
- * Returns a new reference (json_decref it; never modify it), or NULL. */
+ * Returns a new tree decoded from the cached text (json_decref or
+ * mcf_inf_obj_release it; treat it as read-only), or NULL.  The read
+ * lock is held only to take the text, not while decoding. */
 json_t *mcf_inf_get(mcf_inf *inf, const char *key);
 
 /* Objects of the cache: every object when `index` is NULL, else those
  * whose index `index` has the value `value`.  `*out` is a new malloc'd
- * array of `*n` new references (NULL when `*n` is 0); free it with
- * mcf_inf_objs_free.  Order unspecified.  Returns 0, MCF_ENOENT for an
- * unknown index, MCF_EINVAL for NULL arguments (`*out` NULL, `*n` 0). */
+ * array of `*n` new trees, decoded from the cached texts outside the lock
+ * (NULL when `*n` is 0); free it with mcf_inf_objs_free.  Listing every
+ * object of a large cache decodes every one of them: prefer an index.
+ * Order unspecified.  Returns 0, MCF_ENOENT for an unknown index,
+ * MCF_EINVAL for NULL arguments (`*out` NULL, `*n` 0). */
 int mcf_inf_list(mcf_inf *inf, const char *index, const char *value,
     json_t ***out, size_t *n);
 
-/* Drops the references of an array from mcf_inf_list and frees it.
- * NULL is allowed. */
+/* Frees the trees of an array from mcf_inf_list (dropping one reference
+ * each) and the array.  NULL is allowed. */
 void mcf_inf_objs_free(json_t **objs, size_t n);
 
-/* json_incref and json_decref for cached objects, with atomic reads of
- * the count and an acquire-release decrement.  jansson's inline
- * json_incref/json_decref are correct on the hardware we run on, but
- * read the count with a plain load and free after a release-only
- * decrement, which ThreadSanitizer reports as a race when two threads
- * hold the same object; code checked with it uses these.  Both accept
- * NULL; mcf_inf_obj_ref returns `obj`.  Any thread. */
+/* json_incref and json_decref for objects handlers pass to other
+ * threads, with atomic reads of the count and an acquire-release
+ * decrement.  jansson's inline json_incref/json_decref are correct on the
+ * hardware we run on, but read the count with a plain load and free
+ * after a release-only decrement, which ThreadSanitizer reports as a race
+ * when two threads hold the same object; code checked with it uses
+ * these.  Both accept NULL; mcf_inf_obj_ref returns `obj`.  Any
+ * thread. */
 json_t *mcf_inf_obj_ref(json_t *obj);
 void    mcf_inf_obj_release(json_t *obj);
 

@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "httpserver.h"
 #include "informer.h"
 #include "kclient.h"
 #include "ks_spawn.h"
@@ -470,7 +471,10 @@ static const mcf_inf_handler *
 rec_handler(rec *r)
 {
 	static _Thread_local mcf_inf_handler h;
-	h = (mcf_inf_handler) { rec_add, rec_update, rec_delete, r };
+	h = (mcf_inf_handler) { .on_add = rec_add,
+		.on_update              = rec_update,
+		.on_delete              = rec_delete,
+		.arg                    = r };
 	return &h;
 }
 
@@ -1240,7 +1244,7 @@ conc_handlers(void *p)
 {
 	conc            *c     = p;
 	_Atomic uint64_t calls = 0;
-	mcf_inf_handler  h     = { conc_add, NULL, NULL, (void *) &calls };
+	mcf_inf_handler  h = { .on_add = conc_add, .arg = (void *) &calls };
 	while (!atomic_load(&c->stop)) {
 		uint64_t id;
 		if (mcf_inf_add_handler(c->inf, &h, &id) == 0)
@@ -1366,7 +1370,7 @@ test_informer_throughput(void **state)
 	c.watch_timeout_s   = 2;
 	mcf_inf *inf        = acquire(loop, &c);
 	assert_int_equal(mcf_inf_wait_synced(inf, 10000LL * scale), 0);
-	mcf_inf_handler h = { tp_add, tp_update, NULL, NULL };
+	mcf_inf_handler h = { .on_add = tp_add, .on_update = tp_update };
 	uint64_t        id;
 	assert_int_equal(mcf_inf_add_handler(inf, &h, &id), 0);
 	const int n = 50000;
@@ -1379,6 +1383,215 @@ test_informer_throughput(void **state)
 	mcf_inf_remove_handler(inf, id);
 	mcf_inf_release(inf);
 	mcf_inf_loop_destroy(loop);
+}
+
+/* ---- a canned server: what kubesim never sends ------------------------ */
+
+/* Serves one namespace "raw" of ConfigMaps: a list whose item carries
+ * managedFields and no kind/apiVersion, then one watch stream of events
+ * whose objects are compact with managedFields, indented, and escaped;
+ * later watches are empty. */
+#define RAW_PATH "/api/v1/namespaces/raw/configmaps"
+
+static const char raw_list[]
+    = "{\"kind\":\"ConfigMapList\",\"apiVersion\":\"v1\",\"metadata\":{"
+      "\"resourceVersion\":\"10\"},\"items\":[{\"metadata\":{\"name\":"
+      "\"l1\",\"namespace\":\"raw\",\"resourceVersion\":\"5\","
+      "\"managedFields\":[{\"manager\":\"kubectl\"}]},\"data\":{\"a\":"
+      "\"b\"}}]}";
+
+static const char raw_watch[]
+    = "{\"type\":\"ADDED\",\"object\":{\"kind\":\"ConfigMap\",\"apiVersion\":"
+      "\"v1\",\"metadata\":{\"name\":\"w1\",\"namespace\":\"raw\","
+      "\"resourceVersion\":\"11\",\"managedFields\":[{\"manager\":\"m\"}]},"
+      "\"data\":{\"k\":\"v\"}}}\n"
+      "{\"type\":\"ADDED\",\"object\": { \"kind\" : \"ConfigMap\", "
+      "\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"w2\",\"namespace\":"
+      "\"raw\",\"resourceVersion\":\"12\"},\"data\":{\"k\":\"v w\"} } }\r\n"
+      "{\"type\":\"ADDED\",\"object\":{\"kind\":\"ConfigMap\",\"apiVersion\":"
+      "\"v1\",\"metadata\":{\"name\":\"w3\",\"namespace\":\"raw\","
+      "\"resourceVersion\":\"13\"},\"data\":{\"k\":\"caf\\u00e9\\n\\\"q\\\"\","
+      "\"n\":\"\xc3\xa9\"}}}\n"
+      "{\"type\":\"MODIFIED\",\"object\":{\"kind\":\"ConfigMap\","
+      "\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"l1\",\"namespace\":"
+      "\"raw\",\"resourceVersion\":\"14\"},\"data\":{\"a\":\"c\"}}}\n";
+
+static atomic_int raw_watches;
+
+/* A 20 KiB value: a text too large for the loop's store (malloc). */
+#define RAW_BIG 20000
+
+static int
+raw_handler(const mcf_httpserver_req *r, mcf_httpserver_resp *w, void *arg)
+{
+	(void) arg;
+	mcf_httpserver_resp_content_type(w, "application/json");
+	if (strstr(r->query, "watch=") == NULL) {
+		mcf_httpserver_resp_body(w, raw_list, strlen(raw_list));
+	} else if (atomic_fetch_add(&raw_watches, 1) == 0) {
+		mcf_httpserver_resp_printf(w, "%s", raw_watch);
+		mcf_httpserver_resp_printf(w,
+		    "{\"type\":\"ADDED\",\"object\":{\"kind\":\"ConfigMap\","
+		    "\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"big\","
+		    "\"namespace\":\"raw\",\"resourceVersion\":\"15\"},"
+		    "\"data\":{\"k\":\"%0*d\"}}}\n",
+		    RAW_BIG, 7);
+	}
+	return MCF_OK;
+}
+
+/* Records the old and new resourceVersions of updates, for handlers with
+ * and without want_old. */
+typedef struct old_rec {
+	pthread_mutex_t mtx;
+	char            log[1024];
+	int             same; /* resync calls: old == new */
+} old_rec;
+
+static void
+old_update(void *arg, const json_t *old_obj, const json_t *new_obj)
+{
+	old_rec *r = arg;
+	pthread_mutex_lock(&r->mtx);
+	if (old_obj == new_obj) {
+		r->same++;
+	} else {
+		size_t l = strlen(r->log);
+		snprintf(r->log + l, sizeof(r->log) - l, "%s>%s;",
+		    old_obj ? json_string_value(
+		        json_object_get(json_object_get(old_obj, "metadata"),
+		            "resourceVersion"))
+		            : "null",
+		    json_string_value(
+		        json_object_get(json_object_get(new_obj, "metadata"),
+		            "resourceVersion")));
+	}
+	pthread_mutex_unlock(&r->mtx);
+}
+
+static bool
+old_rec_is(old_rec *r, const char *want, int min_same)
+{
+	pthread_mutex_lock(&r->mtx);
+	bool ok = strcmp(r->log, want) == 0 && r->same >= min_same;
+	pthread_mutex_unlock(&r->mtx);
+	return ok;
+}
+
+static void
+assert_cached(mcf_inf *inf, const char *key, const char *want_text)
+{
+	json_t *want = json_loads(want_text, 0, NULL);
+	assert_non_null(want);
+	json_t *got = mcf_inf_get(inf, key);
+	assert_non_null(got);
+	if (!json_equal(want, got)) {
+		char *s = json_dumps(got, JSON_COMPACT);
+		print_message("%s: cached %s\n", key, s);
+		free(s);
+	}
+	assert_true(json_equal(want, got));
+	json_decref(got);
+	json_decref(want);
+}
+
+static void
+test_informer_cached_texts(void **state)
+{
+	(void) state;
+	atomic_store(&raw_watches, 0);
+	mcf_httpserver *hs = NULL;
+	assert_int_equal(mcf_httpserver_create(&hs, NULL, NULL), 0);
+	assert_int_equal(
+	    mcf_httpserver_route(hs, RAW_PATH, raw_handler, NULL), 0);
+	assert_int_equal(mcf_httpserver_start(hs), 0);
+	mcf_kubeconfig kc = { 0 };
+	kc.server         = (char *) mcf_httpserver_url(hs);
+	kc.namespace      = "default";
+
+	mcf_inf_loop  *loop = loop_new();
+	mcf_inf_config c    = cfg_for("raw");
+	c.kc                = &kc;
+	c.resync_ms         = 200;
+	mcf_inf *inf        = acquire(loop, &c);
+	old_rec  with, without;
+	memset(&with, 0, sizeof(with));
+	memset(&without, 0, sizeof(without));
+	pthread_mutex_init(&with.mtx, NULL);
+	pthread_mutex_init(&without.mtx, NULL);
+	mcf_inf_handler hw
+	    = { .on_update = old_update, .arg = &with, .want_old = true };
+	mcf_inf_handler hn = { .on_update = old_update, .arg = &without };
+	uint64_t        idw, idn;
+	assert_int_equal(mcf_inf_add_handler(inf, &hw, &idw), 0);
+	assert_int_equal(mcf_inf_add_handler(inf, &hn, &idn), 0);
+	assert_int_equal(mcf_inf_wait_synced(inf, 10000LL * scale), 0);
+	bool ok;
+	WAIT_FOR(ok, mcf_inf_count(inf) == 5, 10000);
+	assert_true(ok);
+
+	/* A list item: managedFields stripped, kind and apiVersion filled
+	 * in from the list.  Then its update, with the old state only for
+	 * the handler that asked; resyncs give everyone old == new. */
+	WAIT_FOR(ok,
+	    old_rec_is(&with, "5>14;", 2)
+	        && old_rec_is(&without, "null>14;", 2),
+	    10000);
+	if (!ok)
+		print_message("with '%s' (%d), without '%s' (%d)\n", with.log,
+		    with.same, without.log, without.same);
+	assert_true(ok);
+	assert_cached(inf, "raw/l1",
+	    "{\"metadata\":{\"name\":\"l1\",\"namespace\":\"raw\","
+	    "\"resourceVersion\":\"14\"},\"data\":{\"a\":\"c\"},"
+	    "\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\"}");
+	/* Compact event text with managedFields: cached without them. */
+	assert_cached(inf, "raw/w1",
+	    "{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{"
+	    "\"name\":\"w1\",\"namespace\":\"raw\",\"resourceVersion\":"
+	    "\"11\"},\"data\":{\"k\":\"v\"}}");
+	/* Indented, and escaped, event texts. */
+	assert_cached(inf, "raw/w2",
+	    "{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{"
+	    "\"name\":\"w2\",\"namespace\":\"raw\",\"resourceVersion\":"
+	    "\"12\"},\"data\":{\"k\":\"v w\"}}");
+	assert_cached(inf, "raw/w3",
+	    "{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{"
+	    "\"name\":\"w3\",\"namespace\":\"raw\",\"resourceVersion\":"
+	    "\"13\"},\"data\":{\"k\":\"caf\xc3\xa9\\n\\\"q\\\"\",\"n\":"
+	    "\"\\u00e9\"}}");
+	/* Readers get trees of their own, decoded each time. */
+	json_t *a = mcf_inf_get(inf, "raw/w1");
+	json_t *b = mcf_inf_get(inf, "raw/w1");
+	assert_ptr_not_equal(a, b);
+	assert_true(json_equal(a, b));
+	json_decref(a);
+	json_decref(b);
+	json_t *big = mcf_inf_get(inf, "raw/big");
+	assert_non_null(big);
+	assert_int_equal(json_string_length(json_object_get(
+	                     json_object_get(big, "data"), "k")),
+	    RAW_BIG);
+	json_decref(big);
+	assert_true(
+	    names_are(inf, MCF_INF_INDEX_NAMESPACE, "raw", "big,l1,w1,w2,w3"));
+
+	/* The loop's store holds the texts and entries (unless bypassed,
+	 * under ASan), and has them all back once the informer is gone. */
+	size_t mapped, in_use;
+	mcf_inf_loop_mem(loop, &mapped, &in_use);
+	assert_true(in_use <= mapped);
+	assert_true(mapped == 0 || in_use > 0);
+
+	mcf_inf_remove_handler(inf, idw);
+	mcf_inf_remove_handler(inf, idn);
+	mcf_inf_release(inf);
+	mcf_inf_loop_mem(loop, NULL, &in_use);
+	assert_int_equal(in_use, 0);
+	mcf_inf_loop_destroy(loop);
+	mcf_httpserver_destroy(hs);
+	pthread_mutex_destroy(&with.mtx);
+	pthread_mutex_destroy(&without.mtx);
 }
 
 static int
@@ -1438,6 +1651,8 @@ main(void)
 		cmocka_unit_test_teardown(test_informer_resync, clear_faults),
 		cmocka_unit_test_teardown(
 		    test_informer_concurrent_readers, clear_faults),
+		cmocka_unit_test_teardown(
+		    test_informer_cached_texts, clear_faults),
 		cmocka_unit_test_teardown(
 		    test_informer_throughput, clear_faults),
 	};

@@ -599,6 +599,340 @@ test_watchstream_random_bytes_never_crash(void **state)
 	assert_true(events > 0);
 }
 
+/* ---- the decoder against jansson ------------------------------------ */
+
+/* A growing text. */
+typedef struct gtext {
+	char  *p;
+	size_t n, cap;
+} gtext;
+
+static void
+gt_add(gtext *t, const char *s, size_t n)
+{
+	if (t->n + n + 1 > t->cap) {
+		t->cap = (t->n + n + 1) * 2;
+		t->p   = mcf_realloc(t->p, t->cap);
+	}
+	memcpy(t->p + t->n, s, n);
+	t->n += n;
+	t->p[t->n] = '\0';
+}
+
+static void
+gt_adds(gtext *t, const char *s)
+{
+	gt_add(t, s, strlen(s));
+}
+
+/* Pieces of strings: plain runs, every escape, \u forms (good, \u0000,
+ * lone and paired surrogates, bad hex), raw UTF-8 good and bad, control
+ * bytes.  `bad` pieces are ones jansson refuses. */
+static const char *const str_good[] = { "a", "hello world", "x-y_z.0/9",
+	"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	"0123456789abcdef", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r",
+	"\\t", "\\u0041", "\\u00e9", "\\u20AC", "\\uD83D\\uDE00", "\\u007f",
+	"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xef\xbf\xbf",
+	"\xf4\x8f\xbf\xbf", "\x7f", "{}[],:", " " };
+static const char *const str_bad[]  = { "\\u0000", "\\uD800", "\\uDC00",
+	 "\\uD800\\u0041", "\\u12G4", "\\x", "\\", "\xc0\x80", "\xc1\xbf",
+	 "\xe0\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
+	 "\x80", "\xc3", "\x01", "\x1f", "\t" };
+static const char *const num_good[] = { "0", "-0", "7", "-12",
+	"123456789012345678", "-123456789012345678", "1.5", "-0.25", "1e5",
+	"1E+5", "2.5e-3", "1e-400", "0.1", "3.141592653589793",
+	"1234567890123456789", "-9223372036854775808", "9223372036854775807",
+	"123456789012345678901234567890.5" };
+static const char *const num_bad[]
+    = { "01", "-", "1.", ".5", "1e", "1e+", "+1", "1e400", "-1e400",
+	      "9223372036854775808", "--1", "0x10", "99999999999999999999" };
+
+static void gen_value(gtext *t, uint32_t *seed, int depth, bool bad, bool ws);
+
+static void
+gen_ws(gtext *t, uint32_t *seed, bool ws)
+{
+	static const char *const w[] = { " ", "\t", "\n", "\r\n", "  " };
+	if (ws && rnd(seed) % 4 == 0)
+		gt_adds(t, w[rnd(seed) % 5]);
+}
+
+static void
+gen_string(gtext *t, uint32_t *seed, bool bad)
+{
+	gt_adds(t, "\"");
+	int parts = (int) (rnd(seed) % 5);
+	for (int i = 0; i < parts; i++) {
+		if (bad && rnd(seed) % 8 == 0)
+			gt_adds(t,
+			    str_bad[rnd(seed)
+			        % (sizeof(str_bad) / sizeof(str_bad[0]))]);
+		else
+			gt_adds(t,
+			    str_good[rnd(seed)
+			        % (sizeof(str_good) / sizeof(str_good[0]))]);
+	}
+	gt_adds(t, "\"");
+}
+
+static void
+gen_value(gtext *t, uint32_t *seed, int depth, bool bad, bool ws)
+{
+	uint32_t k = rnd(seed) % (depth < 4 ? 10 : 6);
+	switch (k) {
+	case 0:
+	case 1:
+		gen_string(t, seed, bad);
+		break;
+	case 2:
+		if (bad && rnd(seed) % 6 == 0)
+			gt_adds(t,
+			    num_bad[rnd(seed)
+			        % (sizeof(num_bad) / sizeof(num_bad[0]))]);
+		else
+			gt_adds(t,
+			    num_good[rnd(seed)
+			        % (sizeof(num_good) / sizeof(num_good[0]))]);
+		break;
+	case 3:
+		gt_adds(t, rnd(seed) % 2 ? "true" : "false");
+		break;
+	case 4:
+		gt_adds(t, bad && rnd(seed) % 8 == 0 ? "nul" : "null");
+		break;
+	case 5:
+		gen_string(t, seed, bad);
+		break;
+	case 6:
+	case 7: {
+		gt_adds(t, "[");
+		int n = (int) (rnd(seed) % 4);
+		for (int i = 0; i < n; i++) {
+			if (i > 0)
+				gt_adds(t, ",");
+			gen_ws(t, seed, ws);
+			gen_value(t, seed, depth + 1, bad, ws);
+			gen_ws(t, seed, ws);
+		}
+		gt_adds(t, "]");
+		break;
+	}
+	default: {
+		/* Objects; keys from a small set so duplicates happen. */
+		static const char *const keys[] = { "\"a\"", "\"b\"",
+			"\"metadata\"", "\"k\\u00e9y\"", "\"\"", "\"a\\nb\"",
+			"\"\xc3\xa9\"", "\"type\"", "\"object\"" };
+		gt_adds(t, "{");
+		int n = (int) (rnd(seed) % 5);
+		for (int i = 0; i < n; i++) {
+			if (i > 0)
+				gt_adds(t, ",");
+			gen_ws(t, seed, ws);
+			if (bad && rnd(seed) % 16 == 0)
+				gen_string(t, seed, true);
+			else
+				gt_adds(t,
+				    keys[rnd(seed)
+				        % (sizeof(keys) / sizeof(keys[0]))]);
+			gen_ws(t, seed, ws);
+			gt_adds(t, ":");
+			gen_ws(t, seed, ws);
+			gen_value(t, seed, depth + 1, bad, ws);
+			gen_ws(t, seed, ws);
+		}
+		gt_adds(t, "}");
+		break;
+	}
+	}
+}
+
+/* One top-level object. */
+static void
+gen_object(gtext *t, uint32_t *seed, bool bad, bool ws)
+{
+	t->n = 0;
+	gt_adds(t, "");
+	while (true) {
+		gen_value(t, seed, 0, bad, ws);
+		if (t->p[0] == '{')
+			return;
+		t->n = 0;
+	}
+}
+
+/* mcf_ws_decode(s) must answer what json_loadb(s, 0) answers: refused
+ * both, or the same tree with the same key order (compared as text). */
+static bool
+decode_agrees(const char *s, size_t n)
+{
+	json_error_t je;
+	json_t      *ref = json_loadb(s, n, 0, &je);
+	json_t      *got = NULL;
+	int          rc  = mcf_ws_decode(s, n, &got, NULL);
+	bool         ok;
+
+	if (ref == NULL || !json_is_object(ref)) {
+		ok = rc == MCF_EPROTO && got == NULL;
+	} else if (rc != MCF_OK) {
+		ok = false;
+	} else {
+		char *a = json_dumps(ref, JSON_COMPACT | JSON_ENCODE_ANY);
+		char *b = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
+		ok      = strcmp(a, b) == 0;
+		free(a);
+		free(b);
+	}
+	if (!ok)
+		print_message("disagree on %zu bytes: \"%.*s\" jansson %s, "
+		              "decoder %s\n",
+		    n, (int) n, s, ref ? "ok" : je.text, mcf_err_name(rc));
+	json_decref(ref);
+	json_decref(got);
+	return ok;
+}
+
+static void
+test_watchstream_decode_matches_jansson(void **state)
+{
+	static const char alphabet[] = "{}[]\":,\\/ u0e19.-+tfnla\x80\xc3";
+	uint32_t          seed       = 4242;
+	gtext             t          = { 0 };
+	int               accepted = 0, refused = 0;
+
+	(void) state;
+	for (int iter = 0; iter < 20000; iter++) {
+		bool bad = iter % 2 == 1;
+		gen_object(&t, &seed, bad, iter % 3 == 0);
+		assert_true(decode_agrees(t.p, t.n));
+		json_t *v = json_loadb(t.p, t.n, 0, NULL);
+		if (v != NULL)
+			accepted++;
+		else
+			refused++;
+		json_decref(v);
+		/* Mutations: a byte replaced, removed or inserted. */
+		for (int m = 0; m < 3 && t.n > 0; m++) {
+			size_t at = rnd(&seed) % t.n;
+			char c = alphabet[rnd(&seed) % (sizeof(alphabet) - 1)];
+			char  *s = mcf_malloc(t.n + 2);
+			size_t n = t.n;
+			memcpy(s, t.p, t.n);
+			if (m == 0) {
+				s[at] = c;
+			} else if (m == 1) {
+				memmove(s + at, s + at + 1, n - at - 1);
+				n--;
+			} else {
+				memmove(s + at + 1, s + at, n - at);
+				s[at] = c;
+				n++;
+			}
+			assert_true(decode_agrees(s, n));
+			free(s);
+		}
+	}
+	/* Both outcomes were exercised. */
+	assert_true(accepted > 1000 && refused > 1000);
+	/* Fixed corner cases. */
+	static const char *const fixed[] = { "{}", " {} ", "{} x", "[]",
+		"\"s\"", "1", "", "{", "{\"a\":1,}", "{\"a\" 1}", "{,}",
+		"{\"a\":1 \"b\":2}", "{\"a\":[1,]}", "{\"a\":\"\xff\"}",
+		"{\"a\":1}\r\n", "{\"a\":1}\x00", "{\"a\":tRue}",
+		"{\"a\":\"\\u0000\"}", "{\"\\u0000\":1}", "{\"a\":1,\"a\":2}",
+		"{\"a\":{\"b\":{\"c\":[[[[[]]]]]}}}" };
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		assert_true(decode_agrees(fixed[i], strlen(fixed[i])));
+	assert_true(decode_agrees("{\"a\":1}\0", 8));
+	/* Nesting past the fast path's depth (and past jansson's). */
+	for (int depth = 500; depth <= 2100; depth += 800) {
+		t.n = 0;
+		gt_adds(&t, "{\"a\":");
+		for (int i = 0; i < depth; i++)
+			gt_adds(&t, "[");
+		for (int i = 0; i < depth; i++)
+			gt_adds(&t, "]");
+		gt_adds(&t, "}");
+		assert_true(decode_agrees(t.p, t.n));
+	}
+	free(t.p);
+}
+
+/* What the fast path reports of an event: its object and, for a compact
+ * one, the object's bytes. */
+typedef struct span_rec {
+	json_t *obj;
+	char   *text;
+	int     events;
+} span_rec;
+
+static int
+span_cb(const mcf_ws_event *ev, void *arg)
+{
+	span_rec *r = arg;
+	r->events++;
+	json_decref(r->obj);
+	r->obj = json_incref(ev->object);
+	free(r->text);
+	r->text = ev->object_text != NULL
+	    ? mcf_strndup(ev->object_text, ev->object_len)
+	    : NULL;
+	return 0;
+}
+
+static void
+test_watchstream_object_text(void **state)
+{
+	uint32_t seed = 777;
+	gtext    obj = { 0 }, line = { 0 };
+	int      spans = 0;
+
+	(void) state;
+	for (int iter = 0; iter < 5000; iter++) {
+		bool ws = iter % 2 == 1;
+		gen_object(&obj, &seed, false, ws);
+		/* One line: good strings hold no raw CR or LF, so these are
+		 * whitespace between tokens. */
+		for (size_t i = 0; i < obj.n; i++)
+			if (obj.p[i] == '\n' || obj.p[i] == '\r')
+				obj.p[i] = ' ';
+		json_t *ref = json_loadb(obj.p, obj.n, 0, NULL);
+		if (ref == NULL)
+			continue; /* an integer out of range, say */
+		line.n = 0;
+		gt_adds(&line,
+		    ws ? "{ \"type\" : \"MODIFIED\" , \"object\" : "
+		       : "{\"type\":\"MODIFIED\",\"object\":");
+		gt_add(&line, obj.p, obj.n);
+		gt_adds(&line, ws ? " }\r\n" : "}\n");
+		mcf_ws  *p = NULL;
+		span_rec r = { 0 };
+		assert_int_equal(mcf_ws_create(&p, 1 << 20), MCF_OK);
+		assert_int_equal(
+		    mcf_ws_feed(p, line.p, line.n, span_cb, &r, NULL), MCF_OK);
+		assert_int_equal(r.events, 1);
+		assert_true(json_equal(ref, r.obj));
+		/* Compact text is reported exactly; with whitespace inside
+		 * the object, never. */
+		bool inner_ws = strpbrk(obj.p, " \t\r\n") != NULL;
+		if (r.text != NULL) {
+			assert_string_equal(r.text, obj.p);
+			spans++;
+		} else {
+			/* Whitespace, or a form the fast path leaves to
+			 * jansson (a long integer). */
+			assert_true(inner_ws || strstr(obj.p, "9223") != NULL
+			    || strstr(obj.p, "1234567890123456789") != NULL);
+		}
+		mcf_ws_destroy(p);
+		json_decref(r.obj);
+		free(r.text);
+		json_decref(ref);
+	}
+	assert_true(spans > 1000);
+	free(obj.p);
+	free(line.p);
+}
+
 int
 main(void)
 {
@@ -613,6 +947,8 @@ main(void)
 		cmocka_unit_test(test_watchstream_last_rv_tracking),
 		cmocka_unit_test(test_watchstream_create_rejects_zero),
 		cmocka_unit_test(test_watchstream_random_bytes_never_crash),
+		cmocka_unit_test(test_watchstream_decode_matches_jansson),
+		cmocka_unit_test(test_watchstream_object_text),
 	};
 
 	mcf_alloc_init_libs();

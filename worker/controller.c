@@ -309,8 +309,10 @@ on_update(void *arg, const json_t *old_obj, const json_t *new_obj)
 {
 	hreg *h = arg;
 	/* An owned object that changed owner enqueues both owners, as
-	 * controller-runtime's EnqueueRequestForOwner does. */
-	if (h->role != ROLE_FOR && old_obj != new_obj)
+	 * controller-runtime's EnqueueRequestForOwner does.  Only Owns and
+	 * Watches handlers ask for the old state (want_old); For gets NULL,
+	 * and the old state would name the same key anyway. */
+	if (h->role != ROLE_FOR && old_obj != NULL && old_obj != new_obj)
 		dispatch(h, old_obj);
 	dispatch(h, new_obj);
 }
@@ -819,7 +821,10 @@ add_handler(ctrl_cluster *cl, ctrl *c, mcf_inf *inf, enum hrole role,
 {
 	hreg *h = &cl->hregs[cl->n_hregs];
 	*h = (hreg) {c, cl, role, w, inf, 0};
-	mcf_inf_handler hd = {on_add, on_update, on_delete, h};
+	/* The old state costs a decode per update: only the roles that
+	 * enqueue it ask for it. */
+	mcf_inf_handler hd = {on_add, on_update, on_delete, h,
+	    .want_old = role != ROLE_FOR};
 	int             rc = mcf_inf_add_handler(inf, &hd, &h->id);
 	if (rc == MCF_OK)
 		cl->n_hregs++;
