@@ -18,6 +18,9 @@ the end over the whole run and fails if it saw no writes):
             synced again.
   readiness a project whose Ready turns False is disengaged after the grace;
             True again re-engages it; a deleted project is disengaged.
+  plane     a project whose control plane answers 503 is `failing` with a
+            reason while every other project stays synced; it is synced
+            once the fault is removed.
   kill-9    kill -9 a worker: its projects are synced elsewhere within a
             bound (its Lease must expire: 3 s, asserted with margin), and
             their MyResources converge after a change.
@@ -33,7 +36,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleetlib import (SCALE, Failure, Fleet, expect, ok, wait_until,  # noqa
+from fleetlib import (SCALE, Failure, Fleet, expect, ok, wait_until, http_json,  # noqa
                       SANITIZER_MARKS)
 import subprocess  # noqa: E402
 
@@ -146,6 +149,33 @@ def run(f, bins, mode):
     wait_until("a deleted project is disengaged", pdel_gone, 30 * SCALE)
     ok("readiness", "Ready=False disengages after the grace, True "
        "re-engages, deletion disengages")
+
+    # -- an unavailable project control plane --
+    st, rule = http_json("POST", f.url + "/_sim/faults",
+                         {"match": {"plane": "pbad"},
+                          "action": {"plane": "unavailable"}})
+    expect(st == 201, "add the plane fault", 201, "%s %r" % (st, rule))
+    f.create_project("pbad")
+    def bad_failing():
+        ps = f.projects_state() or {}
+        e = ps.get("pbad") or {}
+        others = [n for n in projects
+                  if (ps.get(n) or {}).get("state") != "synced"]
+        return (e.get("state") == "failing" and e.get("reason") and
+                not others), (e, others)
+    wait_until("pbad failing with a reason, every other project synced",
+               bad_failing, 60 * SCALE)
+    reason = f.projects_state()["pbad"]["reason"]
+    st, _ = http_json("DELETE", f.url + "/_sim/faults/%d" % rule["id"])
+    expect(st in (200, 204), "remove the plane fault", "200/204", st)
+    f.wait_all_synced(projects + ["pbad"], 60 * SCALE)
+    f.delete_project("pbad")
+    wait_until("pbad disengaged", lambda: (
+        "pbad" not in (f.projects_state() or {}) or
+        not (f.projects_state() or {}).get("pbad", {}).get("owner"), ""),
+        30 * SCALE)
+    ok("plane-fault", "an unavailable plane is failing (%s) while the rest "
+       "stay synced, and recovers" % reason[:80])
 
     # -- kill -9 a worker --
     victim = "mcfleet-worker-1"

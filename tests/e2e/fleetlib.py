@@ -236,7 +236,7 @@ class Proc:
                                capture_output=True, text=True,
                                timeout=60 * SCALE)
             print("--- %s (pid %d) did not stop; its threads:\n%s"
-                  % (self.label, self.proc.pid, r.stdout[-8000:]),
+                  % (self.label, self.proc.pid, r.stdout[-40000:]),
                   flush=True)
         except (OSError, subprocess.TimeoutExpired):
             pass
