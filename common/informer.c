@@ -1611,7 +1611,6 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
 	mcf_inf          *inf    = arg;
 	size_t            n      = size * nmemb;
-	static const char name[] = "retry-after:";
 	if (n > 5 && strncmp(data, "HTTP/", 5) == 0) {
 		/* A new response: "HTTP/1.1 200 OK". */
 		inf->retry_after = 0;
@@ -1622,19 +1621,9 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 			stats_ok(inf, 200); /* the watch is established */
 		return n;
 	}
-	if (n > sizeof(name) - 1
-	    && strncasecmp(data, name, sizeof(name) - 1) == 0) {
-		char   v[32];
-		size_t vl = n - (sizeof(name) - 1);
-		if (vl >= sizeof(v))
-			vl = sizeof(v) - 1;
-		memcpy(v, data + sizeof(name) - 1, vl);
-		v[vl]   = '\0';
-		char *e = NULL;
-		long  s = strtol(v, &e, 10);
-		if (e != v && s > 0 && s < 3600)
-			inf->retry_after = (int) s;
-	}
+	int ra = mcf_kc_retry_after(data, n);
+	if (ra > 0)
+		inf->retry_after = ra;
 	return n;
 }
 

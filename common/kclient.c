@@ -232,26 +232,32 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+int
+mcf_kc_retry_after(const char *line, size_t n)
+{
+	static const char name[] = "retry-after:";
+	if (n <= sizeof(name) - 1
+	    || strncasecmp(line, name, sizeof(name) - 1) != 0)
+		return 0;
+	char   v[32];
+	size_t vl = n - (sizeof(name) - 1);
+	if (vl >= sizeof(v))
+		vl = sizeof(v) - 1;
+	memcpy(v, line + sizeof(name) - 1, vl);
+	v[vl]   = '\0';
+	char *e = NULL;
+	long  s = strtol(v, &e, 10);
+	return e != v && s > 0 && s < 3600 ? (int) s : 0;
+}
+
 static size_t
 on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
-	mcf_kc           *c      = arg;
-	size_t            n      = size * nmemb;
-	static const char name[] = "retry-after:";
-	if (n > sizeof(name) - 1
-	    && strncasecmp(data, name, sizeof(name) - 1) == 0) {
-		char   v[32];
-		size_t vl = n - (sizeof(name) - 1);
-		if (vl >= sizeof(v))
-			vl = sizeof(v) - 1;
-		memcpy(v, data + sizeof(name) - 1, vl);
-		v[vl]   = '\0';
-		char *e = NULL;
-		long  s = strtol(v, &e, 10);
-		/* Seconds only; an HTTP-date is ignored, as by client-go. */
-		if (e != v && s > 0 && s < 3600)
-			c->retry_after = (int) s;
-	}
+	mcf_kc *c  = arg;
+	size_t  n  = size * nmemb;
+	int     ra = mcf_kc_retry_after(data, n);
+	if (ra > 0)
+		c->retry_after = ra;
 	return n;
 }
 

@@ -187,6 +187,11 @@ int mcf_kc_classify(const char *reason, int http_code);
  * thread. */
 void mcf_kc_metrics_record(const char *method, const char *host, int http_code);
 
+/* When the header line `line` (`n` bytes, as libcurl hands it over) is
+ * "Retry-After: N" with N whole seconds in (0, 3600), returns N; else 0.
+ * An HTTP-date is ignored, as by client-go. */
+int mcf_kc_retry_after(const char *line, size_t n);
+
 /* The host[:port] part of `url` into `out` (cut to `cap` - 1 bytes). */
 void mcf_kc_url_host(const char *url, char *out, size_t cap);
 

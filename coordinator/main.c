@@ -46,6 +46,7 @@
 #include "kubeconfig.h"
 #include "leaderelect.h"
 #include "log.h"
+#include "rand.h"
 #include "metrics.h"
 #include "provider.h"
 #include "sharder.h"
@@ -125,20 +126,6 @@ h_status(const mcf_httpserver_req *req, mcf_httpserver_resp *resp, void *arg)
 	doc[n]   = '\n';
 	mcf_httpserver_resp_body_steal(resp, doc, n + 1);
 	return 0;
-}
-
-static void
-random_hex(char *out, size_t nbytes)
-{
-	unsigned char b[16];
-	if (nbytes > sizeof(b))
-		nbytes = sizeof(b);
-	if (getrandom(b, nbytes, 0) != (ssize_t) nbytes) {
-		for (size_t i = 0; i < nbytes; i++)
-			b[i] = (unsigned char) rand();
-	}
-	for (size_t i = 0; i < nbytes; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
 }
 
 /* The host of "HOST:PORT" / "[V6]:PORT" / ":PORT" into `out`. */
@@ -343,7 +330,7 @@ main(int argc, char **argv)
 		if (gethostname(host, sizeof(host)) != 0)
 			snprintf(host, sizeof(host), "mcfleet-coordinator");
 		host[sizeof(host) - 1] = '\0';
-		random_hex(rnd, 4);
+		mcf_rand_hex(rnd, 4);
 		snprintf(ident, sizeof(ident), "%s_%s", host, rnd);
 	}
 	{

@@ -66,6 +66,7 @@
 #include "kubeconfig.h"
 #include "leaderelect.h"
 #include "log.h"
+#include "rand.h"
 #include "metrics.h"
 #include "myresource.h"
 
@@ -233,20 +234,6 @@ h_status(const mcf_httpserver_req *req, mcf_httpserver_resp *resp, void *arg)
 	mcf_httpserver_resp_content_type(resp, "application/json");
 	mcf_httpserver_resp_body_steal(resp, text, strlen(text));
 	return 0;
-}
-
-static void
-random_hex(char *out, size_t nbytes)
-{
-	unsigned char b[32];
-	if (nbytes > sizeof(b))
-		nbytes = sizeof(b);
-	if (getrandom(b, nbytes, 0) != (ssize_t) nbytes) {
-		for (size_t i = 0; i < nbytes; i++)
-			b[i] = (unsigned char) rand();
-	}
-	for (size_t i = 0; i < nbytes; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
 }
 
 /* The status URL written on the own Lease: the status server's URL, or,
@@ -474,7 +461,7 @@ main(int argc, char **argv)
 	} else {
 		ident = mcf_strdup(name);
 	}
-	random_hex(incarnation, 8);
+	mcf_rand_hex(incarnation, 8);
 	ua = mcf_asprintf(
 	    "mcfleet-worker/%s (%s; %s)", MCF_VERSION, ident, incarnation);
 
