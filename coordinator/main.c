@@ -28,6 +28,7 @@
  * 2 on a usage error (the message names the flag).
  */
 #include <curl/curl.h>
+#include <nng/nng.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -500,6 +501,9 @@ out:
 	mcf_le_destroy(le);
 	mcf_fleet_destroy(fleet);
 	mcf_inf_loop_destroy(loop);
+	/* nng reaps closed pipes on its own threads; wait for them so the
+	 * frames still queued on a pipe are freed before exit. */
+	nng_fini();
 	mcf_proto_keys_destroy(keys);
 	mcf_kubeconfig_destroy(kc);
 	free(ua);

@@ -45,6 +45,7 @@
  * disengages what remains, releases its Lease and exits 0.
  */
 #include <curl/curl.h>
+#include <nng/nng.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -67,6 +68,7 @@
 #include "leaderelect.h"
 #include "log.h"
 #include "rand.h"
+#include "session.h"
 #include "metrics.h"
 #include "myresource.h"
 
@@ -666,6 +668,10 @@ main(int argc, char **argv)
 out:
 	mcf_httpserver_destroy(srv);
 	mcf_fleet_destroy(fleet);
+	/* Wait for nng's reaper so frames queued on closed pipes are freed,
+	 * unless a close was left hanging (nng_fini would wait on it). */
+	if (mcf_session_nng_quiescent())
+		nng_fini();
 	mcf_ctrl_mgr_destroy(mgr);
 	mcf_le_destroy(le);
 	mcf_kubeconfig_destroy(kc);

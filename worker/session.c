@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,14 @@ fail:
  * on without it and the closing thread is left behind (logged). */
 #define CLOSE_WAIT_MS 2000
 
+static atomic_bool close_stuck;
+
+bool
+mcf_session_nng_quiescent(void)
+{
+	return !atomic_load(&close_stuck);
+}
+
 typedef struct closer {
 	nng_socket      sock;
 	pthread_mutex_t mtx;
@@ -201,11 +210,13 @@ close_bounded(nng_socket sock)
 		rc = pthread_cond_timedwait(&c->cv, &c->mtx, &until);
 	bool done = c->done;
 	pthread_mutex_unlock(&c->mtx);
-	if (!done)
+	if (!done) {
+		atomic_store(&close_stuck, true);
 		mcf_log_warn("WORKER-NNG-CLOSE",
 		    "nng_close did not return within %d ms; going on without "
 		    "it",
 		    CLOSE_WAIT_MS);
+	}
 	closer_unref(c);
 }
 
