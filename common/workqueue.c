@@ -659,6 +659,22 @@ mcf_wq_len(mcf_wq *q)
 }
 
 void
+mcf_wq_count_prefix(mcf_wq *q, const char *prefix, mcf_wq_prefix_count *out)
+{
+	size_t plen = strlen(prefix);
+	out->queued = out->waiting = 0;
+	wq_lock(q);
+	promote_locked(q, now_ns());
+	for (const wq_item *it = q->qhead; it != NULL; it = it->qnext)
+		if (strncmp(it->key, prefix, plen) == 0)
+			out->queued++;
+	for (size_t i = 0; i < q->heap_len; i++)
+		if (strncmp(q->heap[i]->key, prefix, plen) == 0)
+			out->waiting++;
+	wq_unlock(q);
+}
+
+void
 mcf_wq_metrics_read(mcf_wq *q, mcf_wq_metrics *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -168,6 +168,16 @@ int mcf_wq_done(mcf_wq *q, const char *key);
 /* Number of keys queued now (workqueue_depth). */
 int64_t mcf_wq_len(mcf_wq *q);
 
+/* Keys queued now (as mcf_wq_len) and keys waiting in the delay heap
+ * whose key starts with `prefix`: a walk over both, O(depth + waiting),
+ * for status pages, not hot paths. */
+typedef struct mcf_wq_prefix_count {
+	int64_t queued;
+	int64_t waiting;
+} mcf_wq_prefix_count;
+void mcf_wq_count_prefix(
+    mcf_wq *q, const char *prefix, mcf_wq_prefix_count *out);
+
 /* Copies the current metrics into *out. */
 void mcf_wq_metrics_read(mcf_wq *q, mcf_wq_metrics *out);
 

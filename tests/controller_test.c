@@ -271,6 +271,26 @@ new_mgr(void)
 	return m;
 }
 
+/* Controller `ctrl` of cluster `cluster` in mcf_ctrl_mgr_cluster_json. */
+static json_t *
+cluster_ctrl(mcf_ctrl_mgr *m, const char *cluster, const char *ctrl)
+{
+	json_t *a = mcf_ctrl_mgr_cluster_json(m, cluster);
+	if (a == NULL)
+		return NULL;
+	json_t *hit = NULL;
+	size_t  i;
+	json_t *v;
+	json_array_foreach(a, i, v)
+	{
+		if (strcmp(json_string_value(json_object_get(v, "name")), ctrl) ==
+		    0)
+			hit = json_incref(v);
+	}
+	json_decref(a);
+	return hit;
+}
+
 static void
 engage(mcf_ctrl_mgr *m, const char *cluster)
 {
@@ -380,6 +400,14 @@ test_controller_for_owns_watches(void **state)
 	mcf_ctrl_stats st;
 	mcf_ctrl_mgr_stats(m, &st);
 	assert_true(st.queue_depth >= 1);
+	/* The per-cluster view counts c1's keys queued for cms. */
+	json_t *cc = cluster_ctrl(m, "c1", "cms");
+	assert_non_null(cc);
+	assert_true(json_integer_value(json_object_get(cc, "queue_depth")) >= 1);
+	assert_string_equal(
+	    json_string_value(json_object_get(cc, "sync")), "synced");
+	assert_int_equal(json_integer_value(json_object_get(cc, "active")), 0);
+	json_decref(cc);
 	mcf_ctrl_mgr_resume(m);
 	assert_true(wait_calls("c1", "default/paused", 1, 5000));
 	mcf_ctrl_mgr_destroy(m);
@@ -433,6 +461,12 @@ test_controller_concurrency_and_results(void **state)
 	mcf_ctrl_stats st;
 	mcf_ctrl_mgr_stats(m, &st);
 	assert_true(st.reconcile_errors >= 2);
+	json_t *cc = cluster_ctrl(m, "c1", "cms");
+	assert_non_null(cc);
+	assert_true(json_integer_value(json_object_get(cc, "errors")) >= 2);
+	assert_true(json_integer_value(json_object_get(cc, "reconciles")) >=
+	    9 + 4 + 3);
+	json_decref(cc);
 
 	/* The metric names controller-runtime dashboards use. */
 	char  *text;
@@ -494,9 +528,17 @@ test_controller_clusters_and_disengage(void **state)
 	create_cm("slow-dis", NULL);
 	assert_true(wait_calls("b", "default/slow-dis", 1, 5000));
 	/* b's slow reconcile may still run: disengage waits for it. */
+	/* Reconciles are counted per cluster. */
+	json_t *ca = cluster_ctrl(m, "a", "cms");
+	json_t *cb = cluster_ctrl(m, "b", "cms");
+	assert_true(json_integer_value(json_object_get(ca, "reconciles")) >= 1);
+	assert_true(json_integer_value(json_object_get(cb, "reconciles")) >= 2);
+	json_decref(ca);
+	json_decref(cb);
 	assert_int_equal(mcf_ctrl_mgr_disengage(m, "b"), 0);
 	mcf_ctrl_cluster_status cs;
 	assert_int_equal(mcf_ctrl_mgr_cluster_status(m, "b", &cs), MCF_ENOENT);
+	assert_null(mcf_ctrl_mgr_cluster_json(m, "b"));
 	assert_int_equal(mcf_ctrl_mgr_disengage(m, "b"), MCF_ENOENT);
 	int nb = count_calls("b", "default/later");
 	create_cm("later", NULL);
@@ -518,6 +560,10 @@ test_controller_crd_appears(void **state)
 	mcf_ctrl_cluster_status cs;
 	assert_int_equal(mcf_ctrl_mgr_cluster_status(m, "c", &cs), 0);
 	assert_non_null(strstr(cs.reason, "waiting for widgets"));
+	json_t *cw = cluster_ctrl(m, "c", "widgets");
+	assert_string_equal(
+	    json_string_value(json_object_get(cw, "sync")), "waiting");
+	json_decref(cw);
 	mcf_ctrl_mgr_resume(m);
 	post("apiextensions.k8s.io", "v1", "customresourcedefinitions", NULL,
 	    "{\"metadata\":{\"name\":\"widgets.test.mcfleet.io\"},\"spec\":{"
@@ -533,6 +579,11 @@ test_controller_crd_appears(void **state)
 	assert_true(wait_calls("c", "default/w1", 1, 45000));
 	assert_int_equal(mcf_ctrl_mgr_cluster_status(m, "c", &cs), 0);
 	assert_int_equal(cs.state, MCF_CTRL_CLUSTER_SYNCED);
+	cw = cluster_ctrl(m, "c", "widgets");
+	assert_string_equal(
+	    json_string_value(json_object_get(cw, "sync")), "synced");
+	assert_true(json_integer_value(json_object_get(cw, "reconciles")) >= 1);
+	json_decref(cw);
 	mcf_ctrl_mgr_destroy(m);
 }
 

@@ -106,6 +106,34 @@ test_workqueue_opts(void **state)
 	mcf_wq_destroy(NULL);
 }
 
+/* Per-prefix counts see queued and delayed keys, not those being
+ * processed. */
+static void
+test_workqueue_count_prefix(void **state)
+{
+	(void) state;
+	mcf_wq *q = new_queue(1e6, 1000000);
+	assert_int_equal(mcf_wq_add(q, "a/ns/x"), MCF_OK);
+	assert_int_equal(mcf_wq_add(q, "a/ns/y"), MCF_OK);
+	assert_int_equal(mcf_wq_add(q, "ab/ns/x"), MCF_OK);
+	assert_int_equal(mcf_wq_add(q, "b/ns/x"), MCF_OK);
+	assert_int_equal(mcf_wq_add_after(q, "a/ns/later", 60000), MCF_OK);
+	mcf_wq_prefix_count c;
+	mcf_wq_count_prefix(q, "a/", &c);
+	assert_int_equal(c.queued, 2);
+	assert_int_equal(c.waiting, 1);
+	mcf_wq_count_prefix(q, "b/", &c);
+	assert_int_equal(c.queued, 1);
+	assert_int_equal(c.waiting, 0);
+	expect_get(q, 1000, "a/ns/x");
+	mcf_wq_count_prefix(q, "a/", &c);
+	assert_int_equal(c.queued, 1);
+	mcf_wq_count_prefix(q, "zz/", &c);
+	assert_int_equal(c.queued + c.waiting, 0);
+	assert_int_equal(mcf_wq_done(q, "a/ns/x"), MCF_OK);
+	mcf_wq_destroy(q);
+}
+
 static void
 test_workqueue_dedup(void **state)
 {
@@ -718,6 +746,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_workqueue_opts),
 		cmocka_unit_test(test_workqueue_dedup),
+		cmocka_unit_test(test_workqueue_count_prefix),
 		cmocka_unit_test(test_workqueue_fifo),
 		cmocka_unit_test(test_workqueue_readd_while_processing),
 		cmocka_unit_test(test_workqueue_one_worker_per_key),

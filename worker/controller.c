@@ -52,8 +52,13 @@ struct ctrl_cluster {
 	mcf_kubeconfig *kc;
 	int             refs;   /* mtx */
 	int             active; /* reconciles running; mtx */
+	int             readers; /* status readers of `infs`; mtx */
 	bool            gone;   /* disengaged; mtx */
 	int64_t         since_ms;
+	/* Per controller (index into m->ctrls), counted in process(); mtx. */
+	uint64_t       *reconciles;
+	uint64_t       *errors;
+	int            *ctrl_active;
 	mcf_inf       **infs; /* one per manager gvr; NULL if not started */
 	hreg           *hregs;
 	size_t          n_hregs;
@@ -204,6 +209,9 @@ static void
 cluster_free(ctrl_cluster *cl)
 {
 	mcf_kubeconfig_destroy(cl->kc);
+	free(cl->reconciles);
+	free(cl->errors);
+	free(cl->ctrl_active);
 	free(cl->infs);
 	free(cl->hregs);
 	free(cl->name);
@@ -466,8 +474,10 @@ process(ctrl *c, tclients *tc, const char *key)
 		mcf_wq_forget(c->q, key); /* disengaged: drop the key */
 		return;
 	}
+	size_t ci = (size_t) (c - m->ctrls);
 	cl->refs++;
 	cl->active++;
+	cl->ctrl_active[ci]++;
 	c->active++;
 	m->active_total++;
 	pthread_mutex_unlock(&m->mtx);
@@ -504,8 +514,12 @@ process(ctrl *c, tclients *tc, const char *key)
 
 	pthread_mutex_lock(&m->mtx);
 	c->reconciles++;
-	if (r == MCF_CTRL_ERROR)
+	cl->reconciles[ci]++;
+	if (r == MCF_CTRL_ERROR) {
 		c->errors++;
+		cl->errors[ci]++;
+	}
+	cl->ctrl_active[ci]--;
 	cl->active--;
 	c->active--;
 	m->active_total--;
@@ -861,6 +875,9 @@ mcf_ctrl_mgr_engage(mcf_ctrl_mgr *m, const char *cluster,
 		return rc;
 	}
 	cl->infs = mcf_calloc(m->n_gvrs, sizeof(*cl->infs));
+	cl->reconciles  = mcf_calloc(m->n_ctrls, sizeof(*cl->reconciles));
+	cl->errors      = mcf_calloc(m->n_ctrls, sizeof(*cl->errors));
+	cl->ctrl_active = mcf_calloc(m->n_ctrls, sizeof(*cl->ctrl_active));
 	size_t nh = 0;
 	for (size_t i = 0; i < m->n_ctrls; i++)
 		nh += 1 + m->ctrls[i].def->n_owns + m->ctrls[i].def->n_watches;
@@ -931,7 +948,9 @@ mcf_ctrl_mgr_disengage(mcf_ctrl_mgr *m, const char *cluster)
 	    (m->n_clusters - pos - 1) * sizeof(*m->clusters));
 	m->n_clusters--;
 	cl->gone = true;
-	while (cl->active > 0)
+	/* Status readers hold `readers` while they look at the informers
+	 * that cluster_stop releases. */
+	while (cl->active > 0 || cl->readers > 0)
 		pthread_cond_wait(&m->cv, &m->mtx);
 	pthread_mutex_unlock(&m->mtx);
 
@@ -975,6 +994,7 @@ mcf_ctrl_mgr_cluster_status(
 		return MCF_ENOENT;
 	}
 	cl->refs++;
+	cl->readers++;
 	pthread_mutex_unlock(&m->mtx);
 
 	memset(out, 0, sizeof(*out));
@@ -1009,6 +1029,8 @@ mcf_ctrl_mgr_cluster_status(
 			rlen = sizeof(out->reason) - 1;
 	}
 	pthread_mutex_lock(&m->mtx);
+	cl->readers--;
+	pthread_cond_broadcast(&m->cv);
 	cluster_unref_locked(cl);
 	pthread_mutex_unlock(&m->mtx);
 	return MCF_OK;
@@ -1023,6 +1045,80 @@ mcf_ctrl_mgr_clusters(mcf_ctrl_mgr *m)
 		v[i] = mcf_strdup(m->clusters[i]->name);
 	pthread_mutex_unlock(&m->mtx);
 	return v;
+}
+
+/* A resource's informer state in one cluster: "synced", "waiting" (not
+ * served: the CRD is missing), "failing" or "engaging". */
+static const char *
+inf_state(const mcf_inf *inf_c)
+{
+	mcf_inf *inf = (mcf_inf *) inf_c;
+	if (inf == NULL)
+		return "engaging";
+	if (mcf_inf_has_synced(inf))
+		return "synced";
+	mcf_inf_stats st;
+	mcf_inf_get_stats(inf, &st);
+	if (st.last_err == MCF_ENOENT)
+		return "waiting";
+	if (st.last_err != MCF_OK && st.request_errors >= 3)
+		return "failing";
+	return "engaging";
+}
+
+static int
+state_rank(const char *s)
+{
+	/* The worst state of a controller's resources wins. */
+	return strcmp(s, "failing") == 0    ? 3
+	    : strcmp(s, "engaging") == 0    ? 2
+	    : strcmp(s, "waiting") == 0     ? 1
+	                                    : 0;
+}
+
+json_t *
+mcf_ctrl_mgr_cluster_json(mcf_ctrl_mgr *m, const char *cluster)
+{
+	pthread_mutex_lock(&m->mtx);
+	ctrl_cluster *cl = cluster_find_locked(m, cluster);
+	if (cl == NULL) {
+		pthread_mutex_unlock(&m->mtx);
+		return NULL;
+	}
+	cl->refs++;
+	cl->readers++;
+	pthread_mutex_unlock(&m->mtx);
+
+	char *prefix = mcf_asprintf("%s/", cluster);
+	json_t *a = json_array();
+	for (size_t i = 0; i < m->n_ctrls; i++) {
+		ctrl       *c     = &m->ctrls[i];
+		const char *state = "synced";
+		for (size_t j = 0; j < c->n_gvr_idx; j++) {
+			const char *s = inf_state(cl->infs[c->gvr_idx[j]]);
+			if (state_rank(s) > state_rank(state))
+				state = s;
+		}
+		mcf_wq_prefix_count qc;
+		mcf_wq_count_prefix(c->q, prefix, &qc);
+		pthread_mutex_lock(&m->mtx);
+		uint64_t rec = cl->reconciles[i], err = cl->errors[i];
+		int      act = cl->ctrl_active[i];
+		pthread_mutex_unlock(&m->mtx);
+		json_array_append_new(a,
+		    json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:i}", "name",
+		        c->def->name, "sync", state, "queue_depth",
+		        (json_int_t) qc.queued, "requeues_waiting",
+		        (json_int_t) qc.waiting, "reconciles", (json_int_t) rec,
+		        "errors", (json_int_t) err, "active", act));
+	}
+	free(prefix);
+	pthread_mutex_lock(&m->mtx);
+	cl->readers--;
+	pthread_cond_broadcast(&m->cv);
+	cluster_unref_locked(cl);
+	pthread_mutex_unlock(&m->mtx);
+	return a;
 }
 
 void

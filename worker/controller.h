@@ -159,6 +159,13 @@ typedef struct mcf_ctrl_cluster_status {
 int mcf_ctrl_mgr_cluster_status(
     mcf_ctrl_mgr *m, const char *cluster, mcf_ctrl_cluster_status *out);
 
+/* Per controller in one engaged cluster, for /status: an array of
+ * {name, sync ("synced", "waiting" for a CRD, "engaging", "failing": the
+ * worst of the resources it reads), queue_depth (its keys of this cluster
+ * queued now), requeues_waiting (in the delay heap), reconciles, errors,
+ * active}.  NULL if `cluster` is not engaged.  Any thread. */
+json_t *mcf_ctrl_mgr_cluster_json(mcf_ctrl_mgr *m, const char *cluster);
+
 /* Names of the engaged clusters, a NULL-terminated malloc'd array of
  * malloc'd strings (free each, then the array).  Any thread. */
 char **mcf_ctrl_mgr_clusters(mcf_ctrl_mgr *m);

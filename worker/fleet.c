@@ -1495,6 +1495,14 @@ h_status(const mcf_httpserver_req *req, mcf_httpserver_resp *resp, void *arg)
 	size_t e, s, fl;
 	mcf_shard_state_counts(f->shard, &e, &s, &fl);
 	json_t *projects = mcf_shard_status_json(f->shard);
+	size_t  pi;
+	json_t *pv;
+	json_array_foreach(projects, pi, pv)
+	{
+		const char *pn = json_string_value(json_object_get(pv, "name"));
+		json_t     *cs = pn ? mcf_ctrl_mgr_cluster_json(f->mgr, pn) : NULL;
+		json_object_set_new(pv, "controllers", cs ? cs : json_array());
+	}
 
 	json_t *coord  = json_pack("{s:o,s:o,s:o,s:b,s:o,s:s,s:o}", "identity",
 	     str_or_null(p.coordinator), "address", str_or_null(p.address),
