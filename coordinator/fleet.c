@@ -2188,21 +2188,6 @@ join_host_port(const char *scheme, const char *host, const char *port)
 	    v6 ? "]" : "", port);
 }
 
-static int
-nng_err(int rv)
-{
-	switch (rv) {
-	case NNG_EADDRINUSE:
-		return MCF_ESYS;
-	case NNG_EADDRINVAL:
-	case NNG_EINVAL:
-	case NNG_ENOTSUP:
-		return MCF_EINVAL; /* a usage error: the URL is wrong */
-	default:
-		return MCF_EIO;
-	}
-}
-
 int
 mcf_fleet_create(const mcf_fleet_config *cfg, mcf_fleet **out, mcf_errinfo *ei)
 {
@@ -2272,12 +2257,9 @@ mcf_fleet_create(const mcf_fleet_config *cfg, mcf_fleet **out, mcf_errinfo *ei)
 	nng_socket_set_ms(f->sock, NNG_OPT_SENDTIMEO, 1000);
 	nng_pipe_notify(f->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, f);
 	nng_pipe_notify(f->sock, NNG_PIPE_EV_REM_POST, pipe_cb, f);
-	rv = nng_listen(f->sock, cfg->listen, &f->lst, 0);
-	if (rv != 0) {
-		rc = mcf_errinfo_set(ei, nng_err(rv), "--listen %s: %s",
-		    cfg->listen, nng_strerror(rv));
+	rc = mcf_proto_listen(f->sock, cfg->listen, cfg->tls, &f->lst, ei);
+	if (rc != MCF_OK)
 		goto fail;
-	}
 
 	char scheme[16], host[256], port[32];
 	if (split_url(cfg->listen, scheme, sizeof(scheme), host, sizeof(host),

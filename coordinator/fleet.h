@@ -48,6 +48,7 @@
 #include "kubeconfig.h"
 #include "leaderelect.h"
 #include "provider.h"
+#include "transport.h"
 
 typedef struct mcf_fleet mcf_fleet;
 
@@ -55,6 +56,8 @@ typedef struct mcf_fleet mcf_fleet;
 typedef struct mcf_fleet_config {
 	const char *identity;  /* this coordinator (Lease holder identity) */
 	const char *listen;    /* NNG URL; port 0 allowed */
+	const mcf_proto_tls_opts *tls; /* for a tls+tcp:// listen URL
+	                                  (transport.h); may be NULL */
 	const char *advertise; /* host, host:port or URL; NULL/"": POD_IP,
 	                          else the listen host (wildcard: 127.0.0.1) */
 	const char *namespace; /* of the Leases */

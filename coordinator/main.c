@@ -51,6 +51,7 @@
 #include "metrics.h"
 #include "provider.h"
 #include "sharder.h"
+#include "transport.h"
 
 #define PROG "mcfleet-coordinator"
 #define LOG_ID "COORD"
@@ -163,6 +164,7 @@ main(int argc, char **argv)
 	char   *http = NULL, *mode_s = NULL, *selector = NULL, *tmpl = NULL;
 	char   *key_file = NULL, *key_prev = NULL, *name = NULL;
 	char   *log_level = NULL;
+	char   *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
 	int64_t grace_ms = 0, max_engages = 0, lease_ms = 0, renew_ms = 0;
 	int64_t retry_ms = 0, hb_ms = 0;
 	double  epsilon        = MCF_SHARDER_EPSILON;
@@ -212,6 +214,17 @@ main(int argc, char **argv)
 		    "Optional file holding the previous key, accepted during "
 		    "a rotation.",
 		    &key_prev },
+		{ "tls-cert", MCF_FLAG_STRING, "FILE", NULL,
+		    "PEM certificate (chain) for a tls+tcp:// --listen URL "
+		    "(a TLS Secret's tls.crt).",
+		    &tls_cert },
+		{ "tls-key", MCF_FLAG_STRING, "FILE", NULL,
+		    "PEM private key for --tls-cert (tls.key).",
+		    &tls_key },
+		{ "tls-ca", MCF_FLAG_STRING, "FILE", NULL,
+		    "PEM CA bundle: with it, workers must present a "
+		    "certificate it signed (mutual TLS).",
+		    &tls_ca },
 		{ "disengage-grace", MCF_FLAG_DURATION, "DURATION", "30s",
 		    "How long a project's Ready condition may be off before "
 		    "it is disengaged.",
@@ -351,6 +364,21 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	mcf_proto_tls_opts tls = {
+		.cert_file = tls_cert,
+		.key_file  = tls_key,
+		.ca_file   = tls_ca,
+	};
+	if (mcf_proto_url_is_tls(listen)
+	        ? mcf_proto_tls_check(&tls, true, &ei) != MCF_OK
+	        : mcf_proto_tls_configured(&tls)
+	            && mcf_errinfo_set(&ei, MCF_EINVAL,
+	                   "--tls-cert/--tls-key/--tls-ca need a tls+tcp:// "
+	                   "--listen URL")
+	                != MCF_OK) {
+		fprintf(stderr, PROG ": %s\n", ei.msg);
+		goto out;
+	}
 	mcf_proto_keys_opts ko;
 	mcf_proto_keys_opts_init(&ko);
 	ko.path          = key_file;
@@ -388,6 +416,7 @@ main(int argc, char **argv)
 	mcf_fleet_config fc = {
 	    .identity  = ident,
 	    .listen    = listen,
+	    .tls       = &tls,
 	    .advertise = advertise,
 	    .namespace = namespace,
 	    .lease_name = lease_name,

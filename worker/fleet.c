@@ -105,6 +105,7 @@ struct mcf_fleet {
 	/* Configuration (owned copies). */
 	char *namespace, *coord_lease, *name, *incarnation, *user_agent;
 	char           *status_url, *lease_name;
+	char           *tls_ca, *tls_cert, *tls_key, *tls_server_name;
 	uint32_t        weight;
 	int64_t         heartbeat_ms, drain_timeout_ms, lease_poll_ms;
 	size_t          max_frame;
@@ -489,6 +490,22 @@ mcf_fleet_config_check(const mcf_fleet_config *cfg, mcf_errinfo *ei)
 		    "all "
 		    "positive%s%s",
 		    lei.msg[0] ? ": " : "", lei.msg);
+	mcf_proto_tls_opts tls = {
+		.cert_file   = cfg->tls_cert,
+		.key_file    = cfg->tls_key,
+		.ca_file     = cfg->tls_ca,
+		.server_name = cfg->tls_server_name,
+	};
+	/* TLS options check out now (files readable, cert and key a pair)
+	 * rather than at the first dial; a client certificate without a CA
+	 * would never be used. */
+	if (mcf_proto_tls_configured(&tls)) {
+		if (cfg->tls_ca == NULL || cfg->tls_ca[0] == '\0')
+			return mcf_errinfo_set(ei, MCF_EINVAL,
+			    "--tls-ca: required with the other --tls-* flags");
+		if (mcf_proto_tls_check(&tls, false, ei) != MCF_OK)
+			return MCF_EINVAL;
+	}
 	return MCF_OK;
 }
 
@@ -511,6 +528,12 @@ mcf_fleet_create(const mcf_fleet_config *cfg, mcf_fleet **out, mcf_errinfo *ei)
 	f->incarnation = mcf_strdup(cfg->incarnation);
 	f->user_agent  = mcf_strdup(cfg->user_agent);
 	f->status_url  = mcf_strdup(cfg->status_url ? cfg->status_url : "");
+	f->tls_ca          = cfg->tls_ca ? mcf_strdup(cfg->tls_ca) : NULL;
+	f->tls_cert        = cfg->tls_cert ? mcf_strdup(cfg->tls_cert) : NULL;
+	f->tls_key         = cfg->tls_key ? mcf_strdup(cfg->tls_key) : NULL;
+	f->tls_server_name = cfg->tls_server_name
+	    ? mcf_strdup(cfg->tls_server_name)
+	    : NULL;
 	f->lease_name
 	    = mcf_asprintf("%s%s", MCF_FLEET_LEASE_PREFIX, cfg->name);
 	f->weight           = cfg->weight;
@@ -649,6 +672,10 @@ mcf_fleet_destroy(mcf_fleet *f)
 	free(f->user_agent);
 	free(f->status_url);
 	free(f->lease_name);
+	free(f->tls_ca);
+	free(f->tls_cert);
+	free(f->tls_key);
+	free(f->tls_server_name);
 	free(f);
 }
 
@@ -863,7 +890,14 @@ hang_up(mcf_fleet *f, bool failed, const char *fmt, ...)
 static void
 dial(mcf_fleet *f, const mcf_leaderwatch_view *v, int64_t now)
 {
+	mcf_proto_tls_opts tls = {
+		.cert_file   = f->tls_cert,
+		.key_file    = f->tls_key,
+		.ca_file     = f->tls_ca,
+		.server_name = f->tls_server_name,
+	};
 	mcf_session_opts o = {
+		.tls       = &tls,
 		.url       = v->address,
 		.keys      = f->keys,
 		.replay    = f->replay,

@@ -61,6 +61,13 @@ typedef struct mcf_fleet_config {
 	const char *status_url;  /* this worker's /status, or NULL */
 	const char *key_file;    /* HMAC key(s), required */
 	const char *key_file_previous; /* optional previous key */
+	/* TLS to a tls+tcp:// coordinator (proto/transport.h): CA to verify
+	 * it (with a CA set, a plaintext address is refused), optional
+	 * client certificate and key, optional name to verify. */
+	const char *tls_ca;
+	const char *tls_cert;
+	const char *tls_key;
+	const char *tls_server_name;
 	uint32_t    weight;            /* >= 1 */
 	/* Own Lease timing (leaderelect.h constraints apply). */
 	int64_t lease_duration_ms;

@@ -262,7 +262,8 @@ static const char *const standalone_only[] = {"leader-elect",
 static const char *const fleet_only[] = {"coordinator-lease", "weight",
 	"key-file", "key-file-previous", "project-kubeconfig",
 	"project-context", "renew-period", "heartbeat-interval",
-	"drain-timeout", NULL};
+	"drain-timeout", "tls-ca", "tls-cert", "tls-key", "tls-server-name",
+	NULL};
 
 int
 main(int argc, char **argv)
@@ -272,6 +273,8 @@ main(int argc, char **argv)
 	char   *le_namespace = NULL, *le_name = NULL;
 	char   *coord_lease = NULL, *key_file = NULL, *key_file_prev = NULL;
 	char   *project_kubeconfig = NULL, *project_context = NULL;
+	char   *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
+	char   *tls_server_name = NULL;
 	bool    standalone = false, leader_elect = false;
 	int64_t lease_ms = 0, renew_ms = 0, retry_ms = 0, resync_ms = 0;
 	int64_t watch_timeout_ms = 0, renew_period_ms = 0, heartbeat_ms = 0;
@@ -346,6 +349,21 @@ main(int argc, char **argv)
 		    "Fleet: a file with the previous key, still accepted "
 		    "during a rotation.",
 		    &key_file_prev},
+		{"tls-ca", MCF_FLAG_STRING, "FILE", NULL,
+		    "Fleet: PEM CA bundle to verify a tls+tcp:// coordinator; "
+		    "with it set, a plaintext coordinator address is refused.",
+		    &tls_ca},
+		{"tls-cert", MCF_FLAG_STRING, "FILE", NULL,
+		    "Fleet: PEM client certificate for a coordinator that "
+		    "requires one (mutual TLS).",
+		    &tls_cert},
+		{"tls-key", MCF_FLAG_STRING, "FILE", NULL,
+		    "Fleet: PEM private key for --tls-cert.",
+		    &tls_key},
+		{"tls-server-name", MCF_FLAG_STRING, "NAME", NULL,
+		    "Fleet: name the coordinator's certificate must carry; "
+		    "default the host of its address.",
+		    &tls_server_name},
 		{"project-kubeconfig", MCF_FLAG_STRING, "FILE", NULL,
 		    "Fleet: credentials for the project control planes (the "
 		    "server comes from each assignment); default those of "
@@ -477,6 +495,10 @@ main(int argc, char **argv)
 		.user_agent = ua,
 		.key_file = key_file,
 		.key_file_previous = key_file_prev,
+		.tls_ca = tls_ca,
+		.tls_cert = tls_cert,
+		.tls_key = tls_key,
+		.tls_server_name = tls_server_name,
 		.weight = (uint32_t) weight,
 		.lease_duration_ms = lease_ms,
 		.renew_deadline_ms = renew_ms,

@@ -119,12 +119,9 @@ mcf_session_create(
 		nng_pipe_notify(
 		    s->sock, NNG_PIPE_EV_REM_POST, pipe_cb, s->notify);
 	}
-	rv = nng_dial(s->sock, s->url, &s->dialer, NNG_FLAG_NONBLOCK);
-	if (rv != 0) {
-		rc = mcf_errinfo_set(
-		    ei, from_nng(rv), "dial %s: %s", s->url, nng_strerror(rv));
+	rc = mcf_proto_dial(s->sock, s->url, o->tls, &s->dialer, ei);
+	if (rc != MCF_OK)
 		goto fail;
-	}
 	*out = s;
 	return MCF_OK;
 fail:

@@ -32,6 +32,7 @@
 #include "conn.h"
 #include "err.h"
 #include "msg.h"
+#include "transport.h"
 
 /* Pipe notifications.  The struct must stay valid until every session
  * created with it is destroyed (keep it in an object that outlives
@@ -52,6 +53,8 @@ typedef struct mcf_session_opts {
 	mcf_session_notify *notify;    /* may be NULL; see above */
 	int                 sendbuf;   /* messages; 0: 256 */
 	int64_t             redial_ms; /* dialer retry; 0: 200 */
+	const mcf_proto_tls_opts *tls; /* tls+tcp:// (transport.h); may
+	                                  be NULL */
 } mcf_session_opts;
 
 typedef struct mcf_session mcf_session;
