@@ -73,7 +73,8 @@ struct mcf_le {
 	void (*on_stopped)(void *);
 	void (*on_new_leader)(void *, const char *);
 	void   *arg;         /* borrowed */
-	json_t *annotations; /* owned: object of strings, or NULL */
+	json_t *annotations; /* owned: object of strings, or NULL; values
+	                        change under mtx (mcf_le_set_annotation) */
 
 	/* Owner-thread state. */
 	pthread_t thread;
@@ -280,7 +281,24 @@ set_annotations(const mcf_le *le, json_t *lease)
 		ann = json_object();
 		json_object_set_new(meta, "annotations", ann);
 	}
-	json_object_update(ann, le->annotations);
+	/* Fresh copies: the body must not share values that another thread
+	 * may replace. */
+	const char *k;
+	json_t     *v;
+	le_lock((mcf_le *) le);
+	json_object_foreach(le->annotations, k, v)
+	{
+		json_object_set_new(ann, k, json_string(json_string_value(v)));
+	}
+	le_unlock((mcf_le *) le);
+}
+
+void
+mcf_le_set_annotation(mcf_le *le, const char *key, const char *value)
+{
+	le_lock(le);
+	json_object_set_new(le->annotations, key, json_string(value));
+	le_unlock(le);
 }
 
 /* PUT `lease` with `spec` values set; on success caches and observes the
@@ -662,8 +680,10 @@ mcf_le_create(const mcf_le_config *cfg, mcf_le **out, mcf_errinfo *ei)
 	le->on_stopped    = cfg->on_stopped_leading;
 	le->on_new_leader = cfg->on_new_leader;
 	le->arg           = cfg->arg;
+	/* Always an object (possibly empty), so mcf_le_set_annotation only
+	 * ever changes its contents, under mtx. */
+	le->annotations = json_object();
 	if (cfg->annotations != NULL) {
-		le->annotations = json_object();
 		for (size_t i = 0; cfg->annotations[i] != NULL
 		     && cfg->annotations[i + 1] != NULL;
 		     i += 2)

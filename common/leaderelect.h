@@ -70,6 +70,11 @@ typedef struct mcf_le_config {
 	const char *const *annotations;
 } mcf_le_config;
 
+/* Sets (adds or changes) one annotation written with every later acquire
+ * and renew: a holder publishing state that changes (a worker's count of
+ * engaged projects).  Any thread. */
+void mcf_le_set_annotation(mcf_le *le, const char *key, const char *value);
+
 /* Checks `cfg` as mcf_le_create does, after applying the defaults.
  * Returns 0 or MCF_EINVAL with a message in `ei` (may be NULL). */
 int mcf_le_config_check(const mcf_le_config *cfg, mcf_errinfo *ei);

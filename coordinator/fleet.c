@@ -72,6 +72,9 @@
 #define REPORT_WAIT_BEATS 3
 #define RETRANSMIT_BEATS 5
 #define CLOSE_DELAY_MS 500
+/* Least time a worker whose Lease appeared gets to say HELLO before the
+ * sharder passes it over (unreachable()); at least 4 heartbeats. */
+#define JOIN_GRACE_MIN_MS 3000
 #define MAX_SENDS_PER_STEP 2
 #define MAX_QUEUED_FRAMES 65536
 
@@ -256,6 +259,8 @@ struct mcf_fleet {
 	int64_t        next_gauges_ms;
 	bool           again;
 	char         **held; /* names of workers engages wait for */
+	size_t         n_unreachable; /* live, passed over by the sharder */
+	int64_t        term_ms;       /* mono ms the term began */
 	size_t         nheld;
 	int64_t        held_logged_ms;
 
@@ -812,7 +817,7 @@ static void
 start_term(mcf_fleet *f, const mcf_le_fence *t)
 {
 	forget_term(f);
-	mcf_members_new_term(f->members);
+	mcf_members_new_term(f->members, mono_ms());
 	/* Sessions opened while standby were turned away already. */
 	size_t      pos = 0;
 	const char *k;
@@ -824,6 +829,7 @@ start_term(mcf_fleet *f, const mcf_le_fence *t)
 			sess_close_later(s, mono_ms());
 	}
 	f->leading = true;
+	f->term_ms = mono_ms();
 	mcf_proto_term_set(&f->term, t->uid, t->transitions);
 	f->leader_acquisitions++;
 	mcf_metrics_counter_inc(f->met.fo_leader);
@@ -1349,6 +1355,24 @@ sess_free(mcf_fleet *f, sess *s)
 
 /* ---- the sharder and the planner ---------------------------------------- */
 
+/* A live worker that has not said HELLO in this term, runs nothing (its
+ * Lease says so: mcf_members_proven_empty) and has had the join grace to
+ * connect: it gets no share until it connects, so a worker that cannot
+ * reach the leader (a wrong key, TLS, a network partition) neither holds
+ * back engages nor strands projects.  Its share returns when it joins. */
+static bool
+unreachable(const mcf_fleet *f, const mcf_member *m, int64_t now)
+{
+	const wk *w = m->user;
+	bool connected = w != NULL && w->s != NULL && w->s->st == S_WELCOMED;
+	int64_t grace = 4 * f->hb_ms > JOIN_GRACE_MIN_MS ? 4 * f->hb_ms
+	                                                : JOIN_GRACE_MIN_MS;
+	return !connected && !(w != NULL && w->know == K_KNOWN) &&
+	    mcf_members_proven_empty(f->members, m) &&
+	    now - m->live_ms >= grace &&
+	    (f->term_ms == 0 || now - f->term_ms >= grace);
+}
+
 static void
 shard(mcf_fleet *f, int64_t now)
 {
@@ -1361,9 +1385,14 @@ shard(mcf_fleet *f, int64_t now)
 	wk                **wv  = mcf_calloc(nm + 1, sizeof(*wv));
 	size_t              pos = 0;
 	mcf_member         *m;
+	f->n_unreachable = 0;
 	while (mcf_members_next(f->members, &pos, &m)) {
 		if (!mcf_members_live(m, now) || m->leaving)
 			continue;
+		if (unreachable(f, m, now)) {
+			f->n_unreachable++;
+			continue;
+		}
 		sw[nw].name   = m->name;
 		sw[nw].weight = (double) m->weight;
 		wv[nw]        = wk_of(m);
@@ -1472,9 +1501,10 @@ plan_step(mcf_fleet *f, int64_t now)
 			 .live      = mcf_members_live(m, now),
 			 .leaving   = m->leaving,
 			 .known     = w->know == K_KNOWN,
+			 .empty     = mcf_members_proven_empty(f->members, m),
 			 .connected = w->s != NULL && w->s->st == S_WELCOMED,
 		};
-		if (pw[nw].live && !pw[nw].known)
+		if (pw[nw].live && !pw[nw].known && !pw[nw].empty)
 			f->held[f->nheld++] = mcf_strdup(m->name);
 		nw++;
 	}
@@ -1660,6 +1690,15 @@ timers(mcf_fleet *f, int64_t now)
 		f->next_tick_ms = now + TICK_MS;
 		if (mcf_members_tick(f->members, now))
 			f->dirty_shard = f->dirty_plan = true;
+		/* A join grace may have run out (unreachable()). */
+		size_t np = 0, mpos = 0;
+		mcf_member *mm;
+		while (mcf_members_next(f->members, &mpos, &mm))
+			if (mcf_members_live(mm, now) && !mm->leaving &&
+			    unreachable(f, mm, now))
+				np++;
+		if (np != f->n_unreachable)
+			f->dirty_shard = true;
 	}
 	grace_tick(f, now);
 

@@ -39,6 +39,7 @@ struct mcf_members {
 	mcf_strmap    *byname;  /* name → mcf_member */
 	mcf_strmap    *bylease; /* lease name → char * member name */
 	leader_rec     leader;
+	int64_t        term_ms; /* when the current term began */
 };
 
 static void
@@ -166,6 +167,8 @@ new_incarnation(mcf_members *ms, mcf_member *m, const char *inc, int64_t now,
 	m->leaving        = false;
 	m->lease_held     = false;
 	m->hello_ms       = 0;
+	m->live_ms        = now;
+	m->empty_ms       = 0;
 }
 
 static uint32_t
@@ -308,6 +311,11 @@ mcf_members_lease_update(mcf_members *ms, const json_t *lease, int64_t now)
 	const char *su = ann(lease, MCF_MEMBERS_ANN_STATUS_URL);
 	if (su != NULL && su[0] != '\0')
 		set_str(&m->status_url, su);
+	const char *eng      = ann(lease, MCF_MEMBERS_ANN_ENGAGED);
+	bool        was_empty = mcf_members_proven_empty(ms, m);
+	m->empty_ms = eng != NULL && strcmp(eng, "0") == 0 ? now : 0;
+	if (mcf_members_proven_empty(ms, m) != was_empty)
+		changed = true;
 	if (m->gone) {
 		m->gone           = false;
 		m->gone_ms        = 0;
@@ -367,12 +375,19 @@ mcf_members_set_leaving(mcf_member *m)
 }
 
 void
-mcf_members_new_term(mcf_members *ms)
+mcf_members_new_term(mcf_members *ms, int64_t now)
 {
 	size_t      pos = 0;
 	mcf_member *m;
+	ms->term_ms = now;
 	while (mcf_members_next(ms, &pos, &m))
 		m->active = false;
+}
+
+bool
+mcf_members_proven_empty(const mcf_members *ms, const mcf_member *m)
+{
+	return m->empty_ms != 0 && m->empty_ms > ms->term_ms;
 }
 
 static int64_t

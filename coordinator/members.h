@@ -41,6 +41,7 @@
 #define MCF_MEMBERS_ANN_INCARNATION "mcfleet.io/incarnation"
 #define MCF_MEMBERS_ANN_STATUS_URL "mcfleet.io/status-url"
 #define MCF_MEMBERS_ANN_FLEET_ADDRESS "mcfleet.io/fleet-address"
+#define MCF_MEMBERS_ANN_ENGAGED "mcfleet.io/engaged"
 
 /* Expiry margin for clock-rate drift: 10%. */
 #define MCF_MEMBERS_DRIFT 1.1
@@ -72,6 +73,9 @@ typedef struct mcf_member {
 	int64_t  lease_duration_ms;
 	char    *lease_renew; /* renewTime text last seen */
 	int64_t  hello_ms;    /* last HELLO of this incarnation, 0 never */
+	int64_t  live_ms;     /* this incarnation first seen (Lease or HELLO) */
+	int64_t  empty_ms;    /* last Lease update whose mcfleet.io/engaged
+	                         said 0; 0: the last said otherwise */
 	bool     active;      /* HELLO in this term */
 	bool     leaving;
 	bool     gone;
@@ -129,8 +133,18 @@ mcf_member *mcf_members_hello(mcf_members *ms, const char *name,
 /* The member sent LEAVING. */
 void mcf_members_set_leaving(mcf_member *m);
 
-/* A new leadership term: every member's `active` is cleared. */
-void mcf_members_new_term(mcf_members *ms);
+/* A new leadership term, begun at `now_ms`: every member's `active` is
+ * cleared. */
+void mcf_members_new_term(mcf_members *ms, int64_t now_ms);
+
+/* True when `m`'s Lease, in an update observed during this term, said it
+ * runs no project (annotation mcfleet.io/engaged "0"), and no later update
+ * said otherwise.  A worker engages only what a leader sent it; the old
+ * leader stopped sending at least (its lease duration − renew deadline)
+ * before this term began, so a Lease written since cannot predate an
+ * engage of the old leader (docs/fleet.md "Reports and the first
+ * snapshot"). */
+bool mcf_members_proven_empty(const mcf_members *ms, const mcf_member *m);
 
 /* Expiry and forgetting at `now_ms`.  Returns true when a member went
  * gone (placement changes). */

@@ -55,7 +55,7 @@ mcf_plan_compute(const mcf_plan_worker *workers, size_t nworkers,
 	mcf_plan_stats s = { 0 };
 
 	for (size_t i = 0; i < nworkers; i++) {
-		if (workers[i].live && !workers[i].known)
+		if (workers[i].live && !workers[i].known && !workers[i].empty)
 			s.gated = true;
 	}
 	for (size_t i = 0; i < nprojects; i++) {
@@ -109,7 +109,12 @@ mcf_plan_compute(const mcf_plan_worker *workers, size_t nworkers,
 				continue;
 			if (workers[o].leaving != (pass == 0))
 				continue;
-			if (!ready(&p, d) || !workers[o].connected
+			/* Off a leaving worker with no worker left to take
+			 * it: disengage at once (waiting cannot help: a
+			 * restarting single worker comes back only after
+			 * it exits); the project waits unowned. */
+			bool nowhere = pass == 0 && d < 0;
+			if ((!nowhere && !ready(&p, d)) || !workers[o].connected
 			    || pr->inflight)
 				continue;
 			if (budget == 0) {

@@ -19,7 +19,9 @@
  *   1. A project that is not engageable is disengaged from its owner
  *      (always allowed, never paced).
  *   2. The gate: when any live worker is not known, nothing is engaged and
- *      nothing moves (a new leader waits for every report).
+ *      nothing moves (a new leader waits for every report) — except a
+ *      worker proven to run nothing (`empty`), which has nothing to
+ *      report.
  *   3. Engage: a project without owner, that no worker may still run, is
  *      engaged on its desired owner when that worker is live, known,
  *      connected and not leaving.
@@ -27,7 +29,9 @@
  *      owner): the owner is told to disengage when the desired owner is
  *      ready to take the project (as in 3), the owner is connected and its
  *      engage is not in flight.  The engage follows, by rule 3, once the
- *      owner confirmed it stopped.
+ *      owner confirmed it stopped.  A project on a leaving worker with no
+ *      desired owner at all (no other live worker) is disengaged at once:
+ *      no one can take it, and the leaving worker should not wait.
  *   5. Pacing: engages in flight, plus projects between disengage and
  *      engage (moving: engageable, no owner, someone may still run it),
  *      plus the engages and move-disengages of this plan never exceed
@@ -52,6 +56,8 @@ typedef struct mcf_plan_worker {
 	bool leaving;   /* it sent LEAVING */
 	bool known;     /* the leader knows what it runs */
 	bool connected; /* a welcomed session: a delta reaches it now */
+	bool empty;     /* not known, but proven to run nothing (its Lease
+	                   said so this term): engages need not wait for it */
 } mcf_plan_worker;
 
 /* A project as the planner sees it: a plain value type.  Worker fields

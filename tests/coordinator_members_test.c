@@ -78,6 +78,56 @@ upd(mcf_members *ms, json_t *l, int64_t now)
 	return c;
 }
 
+/* A worker Lease with mcfleet.io/engaged. */
+static json_t *
+lease_engaged(const char *holder, const char *renew, const char *inc,
+    const char *engaged)
+{
+	json_t *l = lease("mcfleet-worker-e", holder, renew, 3, inc, "1");
+	json_t *a
+	    = json_object_get(json_object_get(l, "metadata"), "annotations");
+	if (engaged != NULL)
+		json_object_set_new(
+		    a, MCF_MEMBERS_ANN_ENGAGED, json_string(engaged));
+	return l;
+}
+
+/* "Runs nothing" counts only from a Lease update observed in this term,
+ * and only until an update says otherwise. */
+static void
+test_members_proven_empty(void **state)
+{
+	(void) state;
+	rec          r  = { 0 };
+	mcf_members *ms = mcf_members_create("c", cb, &r);
+	upd(ms, lease_engaged("e/i1", "t1", "i1", "0"), 1000);
+	mcf_member *m = mcf_members_get(ms, "e");
+	assert_int_equal(m->live_ms, 1000);
+	/* Seen before the term began: not proof. */
+	mcf_members_new_term(ms, 2000);
+	assert_false(mcf_members_proven_empty(ms, m));
+	/* A renewal in the term that still says 0: proof, and a change
+	 * that matters for placement. */
+	assert_true(upd(ms, lease_engaged("e/i1", "t2", "i1", "0"), 2500));
+	assert_true(mcf_members_proven_empty(ms, m));
+	/* It engaged something: no longer. */
+	assert_true(upd(ms, lease_engaged("e/i1", "t3", "i1", "2"), 3000));
+	assert_false(mcf_members_proven_empty(ms, m));
+	/* No annotation (an older worker): never proof. */
+	upd(ms, lease_engaged("e/i1", "t4", "i1", NULL), 3500);
+	assert_false(mcf_members_proven_empty(ms, m));
+	upd(ms, lease_engaged("e/i1", "t5", "i1", "0"), 4000);
+	assert_true(mcf_members_proven_empty(ms, m));
+	/* A new term forgets the proof until the next renewal. */
+	mcf_members_new_term(ms, 4500);
+	assert_false(mcf_members_proven_empty(ms, m));
+	/* A new incarnation starts over. */
+	upd(ms, lease_engaged("e/i2", "t6", "i2", "1"), 5000);
+	assert_int_equal(m->live_ms, 5000);
+	assert_false(mcf_members_proven_empty(ms, m));
+	mcf_members_destroy(ms);
+}
+
 static void
 test_members_from_lease(void **state)
 {
@@ -215,7 +265,7 @@ test_members_hello(void **state)
 	/* LEAVING and a new term. */
 	mcf_members_set_leaving(m);
 	assert_int_equal(mcf_members_state(m), MCF_MEMBER_LEAVING);
-	mcf_members_new_term(ms);
+	mcf_members_new_term(ms, 5000);
 	assert_false(m->active);
 	assert_int_equal(mcf_members_state(m), MCF_MEMBER_LEAVING);
 	mcf_members_destroy(ms);
@@ -293,6 +343,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_members_from_lease),
+		cmocka_unit_test(test_members_proven_empty),
 		cmocka_unit_test(test_members_expiry_margin),
 		cmocka_unit_test(test_members_release_and_new_incarnation),
 		cmocka_unit_test(test_members_hello),

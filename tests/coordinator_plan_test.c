@@ -53,7 +53,7 @@ world_init(world *wd, size_t nw, size_t np)
 	for (size_t i = 0; i < nw; i++) {
 		snprintf(wd->wname[i], sizeof(wd->wname[i]), "worker-%zu", i);
 		wd->weight[i] = 1;
-		wd->w[i]      = (mcf_plan_worker) { true, false, true, true };
+		wd->w[i]      = (mcf_plan_worker) { true, false, true, true, false };
 	}
 	for (size_t i = 0; i < np; i++) {
 		snprintf(wd->pname[i], sizeof(wd->pname[i]), "p-%03zu", i);
@@ -384,20 +384,36 @@ test_plan_leaving(void **state)
 }
 
 static void
-test_plan_leaving_without_target_keeps(void **state)
+test_plan_leaving_without_target_releases(void **state)
 {
 	(void) state;
 	world wd;
 	world_init(&wd, 1, 10);
 	world_shard(&wd);
 	world_converge(&wd);
-	/* The only worker leaves: nowhere to go, nothing moves. */
+	/* The only worker leaves: nowhere to go, so its projects are
+	 * disengaged at once (paced) rather than held until its drain
+	 * timeout; nothing is engaged anywhere. */
 	wd.w[0].leaving = true;
 	world_shard(&wd);
 	mcf_plan_stats st;
+	assert_int_equal(world_plan(&wd, &st), 10);
+	assert_int_equal(st.disengages, 10);
+	assert_int_equal(st.engages, 0);
+	world_stopped(&wd);
 	assert_int_equal(world_plan(&wd, &st), 0);
 	for (size_t i = 0; i < wd.np; i++)
-		assert_int_equal(wd.p[i].owner, 0);
+		assert_int_equal(wd.p[i].owner, -1);
+	/* A worker that is live but not a target (not connected) is no
+	 * reason to wait either when the sharder placed nothing on it. */
+	world_init(&wd, 2, 10);
+	world_shard(&wd);
+	world_converge(&wd);
+	wd.w[0].leaving = true;
+	world_shard(&wd);
+	wd.w[1].connected = false;
+	world_plan(&wd, &st);
+	assert_int_equal(st.disengages, 0); /* targets exist: they wait */
 }
 
 static void
@@ -464,6 +480,22 @@ test_plan_new_leader_waits_for_reports(void **state)
 	world_plan(&wd, &st);
 	assert_false(st.gated);
 	assert_int_equal(st.engages, 30);
+	/* Nor does a worker proven to run nothing (its Lease said so this
+	 * term) that never connected: the projects placed elsewhere are
+	 * engaged, those placed on it wait for it to connect. */
+	world_init(&wd, 3, 30);
+	wd.w[2].known     = false;
+	wd.w[2].empty     = true;
+	wd.w[2].connected = false;
+	world_shard(&wd);
+	size_t elsewhere = 0;
+	for (size_t i = 0; i < wd.np; i++)
+		elsewhere += wd.p[i].desired != 2;
+	assert_true(elsewhere > 0 && elsewhere < 30);
+	world_plan(&wd, &st);
+	assert_false(st.gated);
+	assert_int_equal(st.engages, elsewhere);
+	assert_int_equal(st.waiting, 30 - elsewhere);
 }
 
 static void
@@ -589,7 +621,7 @@ test_plan_never_two_owners(void **state)
 		} else if (r < 6) { /* a new incarnation joins */
 			if (!wd.w[w].live)
 				wd.w[w] = (mcf_plan_worker) { true, false,
-					rnd(&seed) % 2, true };
+					rnd(&seed) % 2, true, false };
 		} else if (r < 8) {
 			wd.w[w].known = true;
 		} else if (r < 10) {
@@ -640,7 +672,7 @@ main(void)
 		cmocka_unit_test(test_plan_minimal_movement_handoff),
 		cmocka_unit_test(test_plan_moves_paced),
 		cmocka_unit_test(test_plan_leaving),
-		cmocka_unit_test(test_plan_leaving_without_target_keeps),
+		cmocka_unit_test(test_plan_leaving_without_target_releases),
 		cmocka_unit_test(test_plan_gone_direct_engage),
 		cmocka_unit_test(test_plan_new_leader_waits_for_reports),
 		cmocka_unit_test(test_plan_targets_must_be_ready),

@@ -108,6 +108,7 @@ struct mcf_fleet {
 	char           *tls_ca, *tls_cert, *tls_key, *tls_server_name;
 	uint32_t        weight;
 	int64_t         heartbeat_ms, drain_timeout_ms, lease_poll_ms;
+	long long       engaged_published; /* the Lease's engaged count */
 	size_t          max_frame;
 	int             term_fd;
 	mcf_kubeconfig *kc;         /* owned: core API */
@@ -265,6 +266,23 @@ publish(mcf_fleet *f)
 /* ---- shard callbacks (control thread) ------------------------------------
  */
 
+/* Publishes on the own Lease how many projects may run here (at least
+ * `floor`), from the next renew on.  Raised before an engage starts
+ * anything, lowered only once the table has shrunk. */
+static void
+publish_engaged(mcf_fleet *f, size_t floor)
+{
+	size_t n = mcf_shard_count(f->shard);
+	if (n < floor)
+		n = floor;
+	if ((long long) n == f->engaged_published)
+		return;
+	char v[24];
+	snprintf(v, sizeof(v), "%zu", n);
+	mcf_le_set_annotation(f->le, MCF_FLEET_ENGAGED_ANNOTATION, v);
+	f->engaged_published = (long long) n;
+}
+
 static int
 op_engage(void *arg, const char *name, const char *endpoint, mcf_errinfo *ei)
 {
@@ -273,6 +291,7 @@ op_engage(void *arg, const char *name, const char *endpoint, mcf_errinfo *ei)
 	if (mcf_kubeconfig_dup(f->project_kc, endpoint, &pkc) != MCF_OK)
 		return mcf_errinfo_set(ei, MCF_EINVAL,
 		    "endpoint \"%s\" is not an http(s) URL", endpoint);
+	publish_engaged(f, 1);
 	int rc = mcf_ctrl_mgr_engage(f->mgr, name, pkc, ei);
 	mcf_kubeconfig_destroy(pkc);
 	if (rc == MCF_OK) {
@@ -609,7 +628,8 @@ mcf_fleet_create(const mcf_fleet_config *cfg, mcf_fleet **out, mcf_errinfo *ei)
 	char *identity = mcf_asprintf("%s/%s", cfg->name, cfg->incarnation);
 	const char   *ann[] = { MCF_FLEET_WEIGHT_ANNOTATION, weight,
 		  MCF_FLEET_INCARNATION_ANNOTATION, cfg->incarnation,
-		  MCF_FLEET_STATUS_ANNOTATION, f->status_url, NULL };
+		  MCF_FLEET_STATUS_ANNOTATION, f->status_url,
+		  MCF_FLEET_ENGAGED_ANNOTATION, "0", NULL };
 	mcf_le_config lc    = {
 		   .namespace          = cfg->namespace,
 		   .name               = f->lease_name,
@@ -1443,6 +1463,7 @@ mcf_fleet_run(mcf_fleet *f)
 		receive(f);
 		now = mono_ms();
 		timers(f, now);
+		publish_engaged(f, 0);
 		if (f->draining && drained(f, mono_ms()))
 			break;
 	}

@@ -43,6 +43,10 @@
 #define MCF_FLEET_WEIGHT_ANNOTATION "mcfleet.io/weight"
 #define MCF_FLEET_INCARNATION_ANNOTATION "mcfleet.io/incarnation"
 #define MCF_FLEET_STATUS_ANNOTATION "mcfleet.io/status-url"
+/* How many projects may have reconcilers running here, on every renew:
+ * "0" lets a new leader that cannot reach this worker know it holds
+ * nothing (docs/fleet.md "Reports and the first snapshot"). */
+#define MCF_FLEET_ENGAGED_ANNOTATION "mcfleet.io/engaged"
 
 typedef struct mcf_fleet_config {
 	const mcf_ctrl_def *const *defs; /* borrowed for the fleet's life */

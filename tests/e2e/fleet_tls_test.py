@@ -14,7 +14,8 @@ workers name it with --tls-server-name) and a worker certificate.
             project is owned and synced.
   refused   a worker trusting another CA never becomes active (its Lease
             makes it "joining", no HELLO gets through) and no project
-            moves; a worker
+            moves; their Leases say they run nothing, so engages are not
+            held for their reports: a new project is engaged meanwhile; a worker
             with the right CA but no client certificate does not either.
   downgrade a worker given --tls-ca refuses a plaintext address: started
             against a plaintext coordinator Lease it never joins.
@@ -119,11 +120,21 @@ def run(f):
         time.sleep(0.5)
     after = f.owners()
     expect(before == after, "no project moved", before, after)
+    # Their Leases say they run nothing, so the leader does not wait for
+    # their reports: a new project is engaged on a reachable worker.
+    f.create_project("t-new")
+    t, _ = f.wait_all_synced(projects + ["t-new"], 30 * SCALE,
+                             owners_among=["mcfleet-worker-0",
+                                           "mcfleet-worker-1"])
+    held = (f.coord_status(leader) or {}).get("engages_held_for")
+    expect(not held, "engages are held for no one", "[]", held)
+    projects.append("t-new")
     ws = f.worker_status("mcfleet-worker-other") or {}
     expect(not ws.get("connected"), "the worker trusting another CA is not "
            "connected", False, ws.get("connected"))
     ok("refused", "a worker trusting another CA and one without a client "
-       "certificate never joined; owners unchanged")
+       "certificate never joined; owners unchanged; a new project was "
+       "engaged meanwhile (%.1f s)" % t)
 
     for name in ("mcfleet-worker-other", "mcfleet-worker-nocert"):
         code, _ = f.workers[name].terminate(30 * SCALE)
@@ -141,6 +152,15 @@ def run(f):
                30 * SCALE)
     ok("downgrade", "a worker with --tls-ca refused a plaintext address")
 
+    # The first TLS worker hands its projects to the second (the strict
+    # worker, unreachable, is passed over) well within its drain timeout.
+    code, secs = f.workers["mcfleet-worker-0"].terminate(30 * SCALE)
+    expect(code == 0 and secs < 10 * SCALE, "mcfleet-worker-0 hands off "
+           "and exits 0 on SIGTERM", "0 within 10 s", (code, secs))
+    f.retire("mcfleet-worker-0")
+    f.wait_all_synced(projects, 30 * SCALE, owners_among=["mcfleet-worker-1"])
+    ok("handoff", "SIGTERM: projects handed to mcfleet-worker-1, exit 0 "
+       "after %.1f s" % secs)
     for name, pr in list(f.workers.items()):
         code, _ = pr.terminate(30 * SCALE)
         expect(code == 0, "worker %s exits 0 on SIGTERM" % name, 0, code)
