@@ -1734,6 +1734,25 @@ send_request(mcf_inf *inf, int req, char *url, int64_t timeout_ms)
 	} else {
 		curl_easy_reset(inf->easy);
 	}
+	/* libcurl 7.88 refuses a new receive buffer size while a handle
+	 * still has its buffer, which it keeps after some failed transfers
+	 * (a host that does not resolve): then start over with a new handle
+	 * rather than fail the request. */
+	if (curl_easy_setopt(inf->easy, CURLOPT_BUFFERSIZE,
+	        (long) INF_RECV_BUFFER)
+	    != CURLE_OK) {
+		curl_easy_cleanup(inf->easy);
+		inf->easy = curl_easy_init();
+		if (inf->easy == NULL)
+			mcf_panic("curl_easy_init failed");
+		if (curl_easy_setopt(inf->easy, CURLOPT_BUFFERSIZE,
+		        (long) INF_RECV_BUFFER)
+		    != CURLE_OK)
+			mcf_log_warn("INF-CURL",
+			    "libcurl refused a receive buffer of %d bytes; "
+			    "using its default",
+			    INF_RECV_BUFFER);
+	}
 	curl_slist_free_all(inf->hdrs);
 	inf->hdrs     = NULL;
 	CURL       *h = inf->easy;
@@ -1769,8 +1788,6 @@ send_request(mcf_inf *inf, int req, char *url, int64_t timeout_ms)
 	    != CURLE_OK;
 	bad |= curl_easy_setopt(
 	           h, CURLOPT_CONNECTTIMEOUT_MS, (long) INF_CONNECT_TIMEOUT_MS)
-	    != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long) INF_RECV_BUFFER)
 	    != CURLE_OK;
 	if (bad)
 		mcf_panic("informer: libcurl refused a request option");

@@ -1625,6 +1625,31 @@ group_teardown(void **state)
 	return st == 0 ? 0 : -1;
 }
 
+/* A server whose host name does not resolve: every list fails with a
+ * reason and is retried with backoff, for as long as it takes.  (libcurl
+ * 7.88 refused a receive buffer option on a handle reused after such a
+ * failure; the worker aborted on the second attempt.) */
+static void
+test_informer_unresolvable_host(void **state)
+{
+	(void) state;
+	mcf_kubeconfig kc = { 0 };
+	kc.server         = "http://nonexistent-host.invalid:8080";
+	kc.namespace      = "default";
+	mcf_inf_loop  *loop = loop_new();
+	mcf_inf_config c    = cfg_for("default");
+	c.kc                = &kc;
+	mcf_inf *inf        = acquire(loop, &c);
+	bool     ok;
+	WAIT_FOR(ok, stats(inf).request_errors >= 4, 20000);
+	assert_true(ok);
+	mcf_inf_stats st = stats(inf);
+	assert_false(mcf_inf_has_synced(inf));
+	assert_non_null(strstr(st.last_error, "resolve"));
+	mcf_inf_release(inf);
+	mcf_inf_loop_destroy(loop);
+}
+
 int
 main(void)
 {
@@ -1655,6 +1680,7 @@ main(void)
 		    test_informer_cached_texts, clear_faults),
 		cmocka_unit_test_teardown(
 		    test_informer_throughput, clear_faults),
+		cmocka_unit_test(test_informer_unresolvable_host),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -12,23 +12,50 @@ the end over the whole run and fails if it saw no writes):
             synced; a MyResource in every project converges (the workers
             reconcile inside the project planes); `mcfleetctl status` prints
             every worker and project.
-  scale-up  a fourth worker joins: projects move to it, close to the
-            minimum (≤ 2 × 12/4 moves; the load bound may move one or two
-            between old workers), loads within the bound, every project
-            synced again.
+  scale-up  3 -> 4: a fourth worker joins: projects move to it, close to
+            the minimum (<= 2 x 12/4 moves; the load bound may move one or
+            two between old workers), loads within ceil(1.1 x 12/4) = 4,
+            every project synced again.
   readiness a project whose Ready turns False is disengaged after the grace;
             True again re-engages it; a deleted project is disengaged.
   plane     a project whose control plane answers 503 is `failing` with a
             reason while every other project stays synced; it is synced
             once the fault is removed.
-  kill-9    kill -9 a worker: its projects are synced elsewhere within a
-            bound (its Lease must expire: 3 s, asserted with margin), and
-            their MyResources converge after a change.
-  sigterm   SIGTERM a worker: it hands its projects off (disengage, then
-            engage elsewhere) and exits 0.
+  kill-9    4 -> 3, unplanned: kill -9 a worker: its projects are synced
+            elsewhere within a bound (its Lease must expire: 3 s, asserted
+            with margin), and their MyResources converge after a change.
+            Movement: every project of the killed worker moved, at most 2
+            others (the load bound); loads within ceil(1.1 x 12/3) = 5;
+            every project owned by a survivor and synced.
+  sigterm   3 -> 2, planned: SIGTERM a worker: it hands its projects off
+            (disengage, then engage elsewhere) and exits 0.  The same
+            movement checks: only its projects move, plus at most 2 for
+            the load bound; loads within ceil(1.1 x 12/2) = 7; every
+            project owned and synced.  With scale-up and kill-9 this is
+            the 3 -> 4 -> 2 scale of issue 5, down in one unplanned and
+            one planned step (a StatefulSet scale-down is the planned one).
   failover  kill -9 the leading coordinator: the other leads; while no
             coordinator leads, workers keep reconciling (a MyResource change
-            converges); no project moves (owners unchanged).
+            converges); no project moves (owners unchanged) and every
+            worker's engage and disengage counters are unchanged.
+  rogue     frames to the new leader's fleet port from connections that
+            never said HELLO (tests/e2e/rogue.py: a hand-written msgpack
+            encoder, checked first against the 1.0 HELLO vector of
+            tests/proto_test.c, and NNG's pair1-over-TCP by hand):
+              truncated msgpack (right key, payload cut) -> malformed
+              a replay of an accepted heartbeat, new connection -> replay
+              signed with a wrong key -> bad_auth
+              right key, the leader's Lease uid with transitions - 1
+                (hence after the failover: terms start at 0) -> lower_term
+              4 MiB + 1 byte, otherwise valid -> too_big
+            Each raises mcfleet_proto_frames_rejected_total{reason} on the
+            leader's /metrics by exactly one and no other reason; each is
+            logged (PROTO-REJECT).  A 64 MiB message announced on a pipe
+            is cut off by NNG (the pipe closes at once: NNG_OPT_RECVMAXSZ
+            bounds what a peer can make the leader allocate) and counted
+            nowhere.  Then: the leader stays healthy, no owner
+            changes, every project stays synced, every worker stays active,
+            and no worker's engage/disengage counter moves.
 """
 
 import os
@@ -37,7 +64,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleetlib import (SCALE, Failure, Fleet, expect, ok, wait_until, http_json,  # noqa
-                      SANITIZER_MARKS)
+                      http, SANITIZER_MARKS)
+import rogue  # noqa: E402
+import math  # noqa: E402
 import subprocess  # noqa: E402
 
 
@@ -55,6 +84,236 @@ def main():
         print("FAIL %s\n%s" % (e, f.diagnostics()), flush=True)
         return 1
     return 0
+
+
+def load_bound(nprojects, nworkers, epsilon=0.1):
+    """ceil((1 + epsilon) * N / workers), the sharder's bound for equal
+    weights (the 1e-9 absorbs float error such as 1.1 * 10 =
+    11.000000000000002, whose ceiling is 11, not 12)."""
+    return math.ceil((1 + epsilon) * nprojects / nworkers - 1e-9)
+
+
+def check_movement(what, projects, before, after, workers):
+    """Every project owned by one of `workers`, loads within the bound.
+    Returns (moved projects, {worker: load})."""
+    unowned = [p for p in projects if after.get(p) not in workers]
+    expect(not unowned, "%s: every project owned by a live worker" % what,
+           "owners among %s" % sorted(workers),
+           {p: after.get(p) for p in unowned})
+    loads = {w: 0 for w in workers}
+    for p in projects:
+        loads[after[p]] += 1
+    bound = load_bound(len(projects), len(workers))
+    expect(max(loads.values()) <= bound,
+           "%s: loads within ceil(1.1 * %d/%d) = %d"
+           % (what, len(projects), len(workers), bound),
+           "<= %d" % bound, loads)
+    moved = [p for p in projects if before.get(p) != after.get(p)]
+    return moved, loads
+
+
+def check_scale_down(what, projects, before, after, gone, workers):
+    """A worker left (`gone`): each of its projects moved to a remaining
+    worker; of the others at most 2 moved (the load bound may displace one
+    or two).  Returns (moved, extra moves, loads)."""
+    moved, loads = check_movement(what, projects, before, after, workers)
+    theirs = [p for p in projects if before.get(p) == gone]
+    extra = [p for p in moved if before.get(p) != gone]
+    expect(set(theirs) <= set(moved), "%s: every project of %s moved"
+           % (what, gone), sorted(theirs), sorted(moved))
+    expect(len(extra) <= 2,
+           "%s: movement close to the minimum (only %s's %d projects, plus "
+           "at most 2 for the load bound)" % (what, gone, len(theirs)),
+           "<= 2 other moves",
+           {p: (before.get(p), after.get(p)) for p in extra})
+    return moved, extra, loads
+
+
+def worker_counters(f):
+    """{worker: (engages, disengages)} from every running worker's
+    /status."""
+    out = {}
+    for name in f.workers:
+        doc = f.worker_status(name) or {}
+        c = doc.get("counters") or {}
+        out[name] = (c.get("engages"), c.get("disengages"))
+    return out
+
+
+def reject_counters(f, coord):
+    """{reason: n, ..., "accepted": n} from the coordinator's /metrics."""
+    st, body = http("GET", f.coords[coord].urls["status"] + "/metrics")
+    if st != 200:
+        return None
+    c = rogue.parse_counters(body.decode("utf-8", "replace"))
+    return c if all(r in c for r in rogue.REASONS) else None
+
+
+def rogue_frames(f, bins, projects):
+    """Rogue frames on the leader's fleet port, each from a connection
+    that never said HELLO: every one raises its own rejection counter by
+    exactly one, no other, and the fleet does not notice."""
+    t0 = time.monotonic()
+    try:
+        n = rogue.self_check(bins["root"])
+    except (AssertionError, OSError) as e:
+        raise Failure("rogue.py self-check: %s" % e)
+    leader = f.leader()
+    expect(leader is not None, "a leader for the rogue frames", "a leader",
+           None)
+    doc = f.coord_status(leader)
+    cur = doc["leader"]["term"]
+    # Only a worker frame of an *older term of the same Lease uid* is
+    # refused as lower_term (coordinator/fleet.c on_frame; docs/fleet.md
+    # "Leadership"); terms start at transitions 0, so this phase runs
+    # after the coordinator failover, which raised them.
+    expect(cur.get("uid") and cur.get("transitions", 0) >= 1,
+           "the leader's term after a failover", "transitions >= 1", cur)
+    url = f.coords[leader].urls["fleet"]
+    key = rogue.read_key(f.keyfile)
+    _, owners0 = f.wait_settled(projects, 10 * SCALE)
+    wc0 = worker_counters(f)
+
+    def counters():
+        c = {}
+
+        def got():
+            c["c"] = reject_counters(f, leader)
+            return c["c"] is not None, "no counters in /metrics"
+        wait_until("the leader's /metrics", got, 10 * SCALE)
+        return c["c"]
+
+    start = counters()
+    conns = []
+    seen = []
+
+    def one(reason, what, send):
+        before = counters()
+        send()
+        last = {}
+
+        def raised():
+            last["c"] = c = counters()
+            return c[reason] >= before[reason] + 1, \
+                {r: c[r] - before[r] for r in rogue.REASONS}
+        wait_until("%s: rejection counter %s + 1" % (what, reason), raised,
+                   10 * SCALE, interval=0.05)
+        delta = {r: last["c"][r] - before[r] for r in rogue.REASONS}
+        want = {r: int(r == reason) for r in rogue.REASONS}
+        expect(delta == want, "%s: exactly one rejection, counted as %s"
+               % (what, reason), want, delta)
+        seen.append("%s -> %s" % (what, reason))
+
+    def conn():
+        try:
+            c = rogue.SPConn(url, timeout=10 * SCALE)
+        except OSError as e:   # ConnectionError is one
+            raise Failure("pair1 connection to %s: %s" % (url, e))
+        conns.append(c)
+        return c
+
+    try:
+        cur_t = rogue.term(cur["uid"], cur["transitions"])
+        # 1. Truncated msgpack: a valid heartbeat, then one whose payload
+        # is cut short (header and MAC right), on one connection.  The
+        # pipe is ordered, so the rejection also proves that the valid
+        # one was processed (and accepted) first.
+        sess = rogue.new_session()
+        a = conn()
+        orig = rogue.seal(key, rogue.HEARTBEAT,
+                          rogue.pack(rogue.heartbeat(1, cur_t)), sess, 1)
+        whole = rogue.pack(rogue.heartbeat(2, cur_t))
+        trunc = rogue.seal(key, rogue.HEARTBEAT, whole[:len(whole) - 6],
+                           sess, 2)
+        acc0 = counters()["accepted"]
+        one("malformed", "truncated msgpack",
+            lambda: (a.send(orig), a.send(trunc)))
+        expect(counters()["accepted"] > acc0,
+               "the valid heartbeat before it was accepted", "> %d" % acc0,
+               counters()["accepted"])
+        # 2. Replayed: that accepted heartbeat, byte for byte, on a new
+        # connection.
+        one("replay", "replayed frame", lambda: conn().send(orig))
+        # 3. Wrong key: well-formed, signed with another 32-byte key.
+        wrong = os.urandom(32)
+        one("bad_auth", "frame signed with a wrong key",
+            lambda: conn().send(rogue.seal(
+                wrong, rogue.HEARTBEAT,
+                rogue.pack(rogue.heartbeat(1, cur_t)),
+                rogue.new_session(), 1)))
+        # 4. Right key, lower term: the leader's Lease uid, transitions
+        # one below.
+        low = rogue.term(cur["uid"], cur["transitions"] - 1)
+        one("lower_term", "right key, term %s/%d below the leader's %d"
+            % (cur["uid"][:8], low["transitions"], cur["transitions"]),
+            lambda: conn().send(rogue.seal(
+                key, rogue.HEARTBEAT, rogue.pack(rogue.heartbeat(1, low)),
+                rogue.new_session(), 1)))
+        # 5. Oversize: one byte above the 4 MiB frame bound, otherwise a
+        # valid frame (right key, well-formed msgpack padded with a long
+        # string).  NNG must let it through (NNG_OPT_RECVMAXSZ above the
+        # bound) for the coordinator to count it.
+        sess = rogue.new_session()
+        probe = 70000
+        size0 = len(rogue.seal(key, rogue.HEARTBEAT, rogue.pack(
+            rogue.heartbeat(1, cur_t, pad="x" * probe)), sess, 1))
+        pad = probe + rogue.MAX_FRAME_DEFAULT + 1 - size0
+        big = rogue.seal(key, rogue.HEARTBEAT, rogue.pack(
+            rogue.heartbeat(1, cur_t, pad="x" * pad)), sess, 1)
+        expect(len(big) == rogue.MAX_FRAME_DEFAULT + 1,
+               "the oversize frame's size", rogue.MAX_FRAME_DEFAULT + 1,
+               len(big))
+        one("too_big", "frame of %d bytes" % len(big),
+            lambda: conn().send(big))
+        # 6. Far beyond NNG's receive limit: a 64 MiB message announced.
+        # NNG itself must refuse it and close the pipe at once (the
+        # coordinator's NNG_OPT_RECVMAXSZ bounds what a peer can make it
+        # allocate); our code never sees it, so no counter moves (checked
+        # below with the totals).
+        huge = 64 * 1024 * 1024
+        c6 = conn()
+        c6.announce(huge)
+        expect(c6.closed_by_peer(10 * SCALE),
+               "a %d MiB message announced: NNG closes the pipe"
+               % (huge >> 20), "closed at once",
+               "still open after %d s" % (10 * SCALE))
+        seen.append("%d MiB announced -> pipe closed by NNG, not counted"
+                    % (huge >> 20))
+    finally:
+        for c in conns:
+            c.close()
+
+    end = counters()
+    delta = {r: end[r] - start[r] for r in rogue.REASONS}
+    want = {r: int(r in ("malformed", "replay", "bad_auth", "lower_term",
+                         "too_big")) for r in rogue.REASONS}
+    expect(delta == want, "rejection counters over the rogue phase", want,
+           delta)
+    lines = [rec.get("msg", "") for rec in f.coords[leader].log_lines()
+             if rec.get("id") == "PROTO-REJECT"]
+    unlogged = [r for r in want if want[r] and
+                not any("(reason %s)" % r in m for m in lines)]
+    expect(not unlogged, "each rejection logged as PROTO-REJECT", "all",
+           "missing %s" % unlogged)
+    # The fleet did not notice.
+    st, _ = http("GET", f.coords[leader].urls["status"] + "/healthz")
+    expect(st == 200 and f.leader() == leader,
+           "the leader is healthy and still leads", "200, %s" % leader,
+           "%s, %s" % (st, f.leader()))
+    _, owners1 = f.wait_settled(projects, 10 * SCALE)
+    expect(owners1 == owners0, "no owner changed during the rogue frames",
+           owners0, owners1)
+    wc1 = worker_counters(f)
+    expect(wc1 == wc0, "no worker engaged or disengaged during the rogue "
+           "frames", wc0, wc1)
+    wdoc = f.coord_status(leader) or {}
+    states = {w["name"]: w.get("state")
+              for w in wdoc.get("workers", []) if w["name"] in f.workers}
+    expect(states == {w: "active" for w in f.workers},
+           "every worker still a member (active)", "active", states)
+    ok("rogue-frames", "encoder reproduces the 1.0 vector (%d bytes); %s; "
+       "fleet unaffected (%.1f s)" % (n, "; ".join(seen),
+                                      time.monotonic() - t0))
 
 
 def run(f, bins, mode):
@@ -104,15 +363,15 @@ def run(f, bins, mode):
     ok("mcfleetctl", "status table lists 3 workers and 12 projects")
 
     # -- scale up --
-    before = f.owners()
+    _, before = f.wait_settled(projects, 60 * SCALE)
     f.start_worker("mcfleet-worker-3")
     def moved_to_new():
         o = f.owners()
         return any(v == "mcfleet-worker-3" for v in o.values()), o
     wait_until("the new worker gets projects", moved_to_new, 60 * SCALE)
-    t, ps = f.wait_all_synced(projects, 60 * SCALE)
-    after = f.owners()
-    moved = [p for p in projects if before[p] != after[p]]
+    t, after = f.wait_settled(projects, 60 * SCALE)
+    moved, loads = check_movement("scale-up 3 -> 4", projects, before, after,
+                                  list(f.workers))
     # The load bound (ceil(1.1 * 12/4) = 4) may move a project or two
     # between old workers as well; the rest go to the new one.
     expect(sum(after[p] == "mcfleet-worker-3" for p in moved) >= 2,
@@ -120,13 +379,9 @@ def run(f, bins, mode):
            {p: (before[p], after[p]) for p in moved})
     expect(len(moved) <= 6, "movement close to the minimum (3 of 12)",
            "<= 6 moves", len(moved))
-    loads = {}
-    for p in projects:
-        loads[after[p]] = loads.get(after[p], 0) + 1
-    expect(max(loads.values()) <= 4, "loads within ceil(1.1 * 12/4) = 4",
-           "<= 4", loads)
-    ok("scale-up", "%d projects moved to the new worker; loads %s"
-       % (len(moved), sorted(loads.values())))
+    ok("scale-up", "%d projects moved (%d to the new worker); loads %s"
+       % (len(moved), sum(after[p] == "mcfleet-worker-3" for p in moved),
+          sorted(loads.values())))
 
     # -- readiness changes --
     p = projects[0]
@@ -180,7 +435,8 @@ def run(f, bins, mode):
     # -- kill -9 a worker --
     victim = "mcfleet-worker-1"
     vstat = f.worker_status(victim) or {}
-    owned = [p for p, o in f.owners().items() if o == victim]
+    _, before = f.wait_settled(projects, 60 * SCALE)
+    owned = [p for p in projects if before.get(p) == victim]
     t0 = time.monotonic()
     killed[(victim, vstat.get("incarnation"))] = time.time()
     f.workers[victim].kill9()
@@ -191,6 +447,9 @@ def run(f, bins, mode):
     # Bound: the worker Lease (3 s) + the engage; asserted with margin.
     expect(took <= 15 * SCALE, "failover of a killed worker's projects",
            "<= 15 s", "%.1f s" % took)
+    _, after = f.wait_settled(projects, 30 * SCALE, owners_among=survivors)
+    moved, extra, loads = check_scale_down("kill-9 4 -> 3", projects, before,
+                                           after, victim, survivors)
     for i, p in enumerate(owned):
         f.patch_mr(p, "mr", {"v": "k%d" % i})
     for i, p in enumerate(owned):
@@ -199,11 +458,13 @@ def run(f, bins, mode):
                                                    {"v": "k%d" % i}),
                    60 * SCALE)
     ok("kill-9", "%d projects of the killed worker synced elsewhere in "
-       "%.1f s and reconcile there" % (len(owned), took))
+       "%.1f s and reconcile there; %d other moves; loads %s"
+       % (len(owned), took, len(extra), sorted(loads.values())))
 
     # -- SIGTERM a worker: hand-off --
     leaving = "mcfleet-worker-2"
-    owned = [p for p, o in f.owners().items() if o == leaving]
+    _, before = f.wait_settled(projects, 60 * SCALE)
+    owned = [p for p in projects if before.get(p) == leaving]
     code, secs = f.workers[leaving].terminate(30 * SCALE)
     expect(code == 0, "SIGTERM'd worker exits 0 after its hand-off", 0,
            "%s after %.1f s" % (code, secs))
@@ -214,11 +475,20 @@ def run(f, bins, mode):
     f.retire(leaving)
     t, ps = f.wait_all_synced(projects, 30 * SCALE,
                               owners_among=list(f.workers))
-    ok("sigterm", "%d projects handed off; exit 0 after %.1f s"
-       % (len(owned), secs))
+    expect(len(f.workers) == 2, "scaled down to 2 workers", 2,
+           sorted(f.workers))
+    _, after = f.wait_settled(projects, 30 * SCALE,
+                              owners_among=list(f.workers))
+    moved, extra, loads = check_scale_down("sigterm 3 -> 2", projects,
+                                           before, after, leaving,
+                                           list(f.workers))
+    ok("sigterm", "%d projects handed off (%d other moves); exit 0 after "
+       "%.1f s; 3 -> 4 -> 2 workers, loads %s"
+       % (len(owned), len(extra), secs, sorted(loads.values())))
 
     # -- kill -9 the leading coordinator --
-    before = f.owners()
+    _, before = f.wait_settled(projects, 30 * SCALE)
+    counters = worker_counters(f)
     leader = f.leader()
     f.coords[leader].kill9()
     p = projects[1]
@@ -229,11 +499,17 @@ def run(f, bins, mode):
     new = f.wait_leader(30 * SCALE)
     expect(new != leader, "the standby leads", "not %s" % leader, new)
     t, ps = f.wait_all_synced(projects, 30 * SCALE)
-    after = f.owners()
+    _, after = f.wait_settled(projects, 30 * SCALE)
     moved = [p for p in projects if before.get(p) != after.get(p)]
     expect(not moved, "no project moves on a coordinator failover",
            "none", {p: (before.get(p), after.get(p)) for p in moved})
-    ok("failover", "%s leads; no project moved" % new)
+    now = worker_counters(f)
+    expect(now == counters, "no worker engaged or disengaged anything on "
+           "a coordinator failover", counters, now)
+    ok("failover", "%s leads; no project moved; engage/disengage counters "
+       "unchanged" % new)
+
+    rogue_frames(f, bins, projects)
 
     n = f.check_single_writer(killed)
     expect(n > 0, "the single-writer checker saw writes", "> 0", n)

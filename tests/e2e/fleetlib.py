@@ -470,6 +470,32 @@ class Fleet:
         t = wait_until("projects owned and synced", f, timeout)
         return t, seen["ps"]
 
+    def wait_settled(self, names, timeout, owners_among=None):
+        """wait_all_synced, and every project in `names` owned by its
+        desired owner (no move pending or under way), so that owners read
+        now are the sharder's answer and not a step of a rebalance.
+        Returns (seconds, {project: owner})."""
+        seen = {}
+
+        def f():
+            ps = self.projects_state()
+            if ps is None:
+                return False, "no leader status"
+            bad = []
+            for n in names:
+                p = ps.get(n) or {}
+                if p.get("state") != "synced" or not p.get("owner") or \
+                        p.get("owner") != p.get("desired") or \
+                        (owners_among and p["owner"] not in owners_among):
+                    bad.append((n, p.get("owner"), p.get("desired"),
+                                p.get("state"), p.get("reason")))
+            seen["o"] = {n: (ps.get(n) or {}).get("owner") for n in names}
+            return not bad, "not settled (name, owner, desired, state, " \
+                "reason): %r" % bad[:8]
+        t = wait_until("projects settled on their desired owners", f,
+                       timeout)
+        return t, seen["o"]
+
     def owners(self):
         ps = self.projects_state() or {}
         return {n: p.get("owner") for n, p in ps.items()}
