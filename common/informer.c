@@ -1200,8 +1200,10 @@ stats_fail(mcf_inf *inf, int err, int http, bool stream, const char *fmt, ...)
 	wr_lock(&inf->rw);
 	if (stream)
 		inf->st.stream_errors++;
-	else
+	else {
 		inf->st.request_errors++;
+		inf->st.consecutive_errors++;
+	}
 	inf->st.last_err = err;
 	if (http != 0)
 		inf->st.last_http_code = http;
@@ -1213,8 +1215,9 @@ static void
 stats_ok(mcf_inf *inf, int http)
 {
 	wr_lock(&inf->rw);
-	inf->st.last_err       = 0;
-	inf->st.last_http_code = http;
+	inf->st.last_err           = 0;
+	inf->st.consecutive_errors = 0;
+	inf->st.last_http_code     = http;
 	rw_unlock(&inf->rw);
 }
 
@@ -2051,8 +2054,9 @@ list_done(mcf_inf *inf, CURLcode cc)
 	}
 	wr_lock(&inf->rw);
 	inf->st.list_pages++;
-	inf->st.last_err       = 0;
-	inf->st.last_http_code = 200;
+	inf->st.last_err           = 0;
+	inf->st.consecutive_errors = 0;
+	inf->st.last_http_code     = 200;
 	rw_unlock(&inf->rw);
 	if (inf->cont != NULL) {
 		send_page(inf);

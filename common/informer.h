@@ -239,6 +239,9 @@ typedef struct mcf_inf_stats {
 	uint64_t bookmarks;      /* bookmarks received */
 	uint64_t stream_errors;  /* malformed, oversize or cut streams */
 	uint64_t request_errors; /* failed list/watch requests */
+	/* Failed list/watch requests since the last one that succeeded: a
+	 * synced informer whose server went away keeps counting. */
+	uint32_t consecutive_errors;
 	/* mcf_err of the last failure; 0 once a request succeeded after
 	 * it. */
 	int last_err;

@@ -1314,6 +1314,25 @@ on_frame(mcf_fleet *f, sess *s, const uint8_t *buf, size_t len, int64_t now)
 
 /* ---- sessions ----------------------------------------------------------- */
 
+/* The remote address of pipe `p` ("tcp://10.0.0.7:41234",
+ * "tcp://[fd00::7]:41234"), or "" when NNG no longer knows the pipe. */
+static void
+pipe_peer(nng_pipe p, char *out, size_t cap)
+{
+	nng_sockaddr sa;
+	char         host[INET6_ADDRSTRLEN];
+	out[0] = '\0';
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	if (sa.s_family == NNG_AF_INET &&
+	    inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host)) != NULL)
+		snprintf(out, cap, "tcp://%s:%u", host, ntohs(sa.s_in.sa_port));
+	else if (sa.s_family == NNG_AF_INET6 &&
+	    inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host)) != NULL)
+		snprintf(
+		    out, cap, "tcp://[%s]:%u", host, ntohs(sa.s_in6.sa_port));
+}
+
 static sess *
 sess_get(mcf_fleet *f, uint32_t pipe, const char *peer, bool create)
 {
@@ -1325,8 +1344,16 @@ sess_get(mcf_fleet *f, uint32_t pipe, const char *peer, bool create)
 	s       = mcf_calloc(1, sizeof(*s));
 	s->pipe = pipe;
 	snprintf(s->key, sizeof(s->key), "%s", key);
-	snprintf(s->peer, sizeof(s->peer), "%s",
-	    peer != NULL && peer[0] ? peer : key);
+	if (peer != NULL && peer[0] != '\0') {
+		snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	} else {
+		/* A frame came before the pipe's add event: ask NNG. */
+		nng_pipe np;
+		np.id = pipe;
+		pipe_peer(np, s->peer, sizeof(s->peer));
+		if (s->peer[0] == '\0')
+			snprintf(s->peer, sizeof(s->peer), "pipe %s", key);
+	}
 	mcf_proto_conn_opts o = {
 		.self      = MCF_PROTO_PEER_COORDINATOR,
 		.keys      = f->keys,
@@ -1988,22 +2015,8 @@ pipe_cb(nng_pipe p, nng_pipe_ev pev, void *arg)
 	ev        *e
 	    = ev_new(pev == NNG_PIPE_EV_ADD_POST ? EV_PIPE_ADD : EV_PIPE_REM);
 	e->pipe = nng_pipe_id(p);
-	if (pev == NNG_PIPE_EV_ADD_POST) {
-		nng_sockaddr sa;
-		if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0) {
-			if (sa.s_family == NNG_AF_INET) {
-				const uint8_t *a
-				    = (const uint8_t *) &sa.s_in.sa_addr;
-				snprintf(e->peer, sizeof(e->peer),
-				    "tcp://%u.%u.%u.%u:%u", a[0], a[1], a[2],
-				    a[3], ntohs(sa.s_in.sa_port));
-			} else if (sa.s_family == NNG_AF_INET6) {
-				snprintf(e->peer, sizeof(e->peer),
-				    "tcp://[ipv6]:%u",
-				    ntohs(sa.s_in6.sa_port));
-			}
-		}
-	}
+	if (pev == NNG_PIPE_EV_ADD_POST)
+		pipe_peer(p, e->peer, sizeof(e->peer));
 	post(f, e);
 }
 

@@ -1625,6 +1625,37 @@ group_teardown(void **state)
 	return st == 0 ? 0 : -1;
 }
 
+/* A synced informer whose server starts failing (every request answered
+ * 503 once its short watch ends) counts the failures in a row, and the
+ * count goes back to 0 once a request succeeds: the worker reports such a
+ * project failing although its cache has synced. */
+static void
+test_informer_fails_after_sync(void **state)
+{
+	(void) state;
+	ns_create("tf");
+	cm_create("tf", "a", "1", NULL, NULL);
+	mcf_inf_loop  *loop = loop_new();
+	mcf_inf_config c    = cfg_for("tf");
+	c.watch_timeout_s   = 1;
+	mcf_inf *inf        = acquire(loop, &c);
+	assert_int_equal(mcf_inf_wait_synced(inf, 10000LL * scale), 0);
+	assert_int_equal(stats(inf).consecutive_errors, 0);
+	add_fault("{\"match\":{\"namespace\":\"tf\"},"
+	          "\"action\":{\"status\":503}}");
+	bool ok;
+	WAIT_FOR(ok, stats(inf).consecutive_errors >= 3, 20000);
+	assert_true(ok);
+	assert_true(mcf_inf_has_synced(inf));
+	assert_int_not_equal(stats(inf).last_err, 0);
+	clear_faults(NULL);
+	WAIT_FOR(ok, stats(inf).consecutive_errors == 0, 20000);
+	assert_true(ok);
+	assert_int_equal(stats(inf).last_err, 0);
+	mcf_inf_release(inf);
+	mcf_inf_loop_destroy(loop);
+}
+
 /* A server whose host name does not resolve: every list fails with a
  * reason and is retried with backoff, for as long as it takes.  (libcurl
  * 7.88 refused a receive buffer option on a handle reused after such a
@@ -1680,6 +1711,8 @@ main(void)
 		    test_informer_cached_texts, clear_faults),
 		cmocka_unit_test_teardown(
 		    test_informer_throughput, clear_faults),
+		cmocka_unit_test_teardown(
+		    test_informer_fails_after_sync, clear_faults),
 		cmocka_unit_test(test_informer_unresolvable_host),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

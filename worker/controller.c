@@ -29,6 +29,10 @@
 
 #define LOG_ID "controller"
 
+/* Failed requests in a row after which a resource's informer counts as
+ * failing (before its first sync: failed requests in all). */
+#define FAILING_AFTER 3
+
 /* Per-thread REST clients kept at most (least recently used dropped). */
 #define THREAD_CLIENTS_MAX 32
 
@@ -1006,18 +1010,30 @@ mcf_ctrl_mgr_cluster_status(
 		if (inf == NULL)
 			continue;
 		out->objects += mcf_inf_count(inf);
-		if (mcf_inf_has_synced(inf))
-			continue;
 		mcf_inf_stats st;
 		mcf_inf_get_stats(inf, &st);
 		const char *res = m->gvrs[g].resource;
+		if (mcf_inf_has_synced(inf)) {
+			/* Synced once, but its server keeps failing now
+			 * (the plane went away): the cache is going stale. */
+			if (st.last_err != MCF_OK &&
+			    st.last_err != MCF_ENOENT &&
+			    st.consecutive_errors >= FAILING_AFTER) {
+				out->state = MCF_CTRL_CLUSTER_FAILING;
+				snprintf(out->reason, sizeof(out->reason),
+				    "%s: %.200s", res, st.last_error);
+				break;
+			}
+			continue;
+		}
 		if (st.last_err == MCF_ENOENT) {
 			/* Not served (CRD missing): its controller waits. */
 			rlen += (size_t) snprintf(out->reason + rlen,
 			    rlen < sizeof(out->reason) ? sizeof(out->reason) - rlen
 			                               : 0,
 			    "%swaiting for %s", rlen ? "; " : "", res);
-		} else if (st.last_err != MCF_OK && st.request_errors >= 3) {
+		} else if (st.last_err != MCF_OK &&
+		    st.request_errors >= FAILING_AFTER) {
 			out->state = MCF_CTRL_CLUSTER_FAILING;
 			snprintf(out->reason, sizeof(out->reason), "%s: %.200s", res,
 			    st.last_error);
@@ -1055,13 +1071,16 @@ inf_state(const mcf_inf *inf_c)
 	mcf_inf *inf = (mcf_inf *) inf_c;
 	if (inf == NULL)
 		return "engaging";
-	if (mcf_inf_has_synced(inf))
-		return "synced";
 	mcf_inf_stats st;
 	mcf_inf_get_stats(inf, &st);
+	if (mcf_inf_has_synced(inf))
+		return st.last_err != MCF_OK && st.last_err != MCF_ENOENT &&
+		        st.consecutive_errors >= FAILING_AFTER
+		    ? "failing"
+		    : "synced";
 	if (st.last_err == MCF_ENOENT)
 		return "waiting";
-	if (st.last_err != MCF_OK && st.request_errors >= 3)
+	if (st.last_err != MCF_OK && st.request_errors >= FAILING_AFTER)
 		return "failing";
 	return "engaging";
 }
