@@ -987,19 +987,38 @@ mcf_ctrl_mgr_pause(mcf_ctrl_mgr *m)
 	pthread_mutex_unlock(&m->mtx);
 }
 
+/* A status reader's hold on an engaged cluster: its informers stay until
+ * reader_put (disengage waits for readers).  NULL if not engaged. */
+static ctrl_cluster *
+reader_get(mcf_ctrl_mgr *m, const char *cluster)
+{
+	pthread_mutex_lock(&m->mtx);
+	ctrl_cluster *cl = cluster_find_locked(m, cluster);
+	if (cl != NULL) {
+		cl->refs++;
+		cl->readers++;
+	}
+	pthread_mutex_unlock(&m->mtx);
+	return cl;
+}
+
+static void
+reader_put(mcf_ctrl_mgr *m, ctrl_cluster *cl)
+{
+	pthread_mutex_lock(&m->mtx);
+	cl->readers--;
+	pthread_cond_broadcast(&m->cv);
+	cluster_unref_locked(cl);
+	pthread_mutex_unlock(&m->mtx);
+}
+
 int
 mcf_ctrl_mgr_cluster_status(
     mcf_ctrl_mgr *m, const char *cluster, mcf_ctrl_cluster_status *out)
 {
-	pthread_mutex_lock(&m->mtx);
-	ctrl_cluster *cl = cluster_find_locked(m, cluster);
-	if (cl == NULL) {
-		pthread_mutex_unlock(&m->mtx);
+	ctrl_cluster *cl = reader_get(m, cluster);
+	if (cl == NULL)
 		return MCF_ENOENT;
-	}
-	cl->refs++;
-	cl->readers++;
-	pthread_mutex_unlock(&m->mtx);
 
 	memset(out, 0, sizeof(*out));
 	out->state = MCF_CTRL_CLUSTER_SYNCED;
@@ -1044,11 +1063,7 @@ mcf_ctrl_mgr_cluster_status(
 		if (rlen >= sizeof(out->reason))
 			rlen = sizeof(out->reason) - 1;
 	}
-	pthread_mutex_lock(&m->mtx);
-	cl->readers--;
-	pthread_cond_broadcast(&m->cv);
-	cluster_unref_locked(cl);
-	pthread_mutex_unlock(&m->mtx);
+	reader_put(m, cl);
 	return MCF_OK;
 }
 
@@ -1098,15 +1113,9 @@ state_rank(const char *s)
 json_t *
 mcf_ctrl_mgr_cluster_json(mcf_ctrl_mgr *m, const char *cluster)
 {
-	pthread_mutex_lock(&m->mtx);
-	ctrl_cluster *cl = cluster_find_locked(m, cluster);
-	if (cl == NULL) {
-		pthread_mutex_unlock(&m->mtx);
+	ctrl_cluster *cl = reader_get(m, cluster);
+	if (cl == NULL)
 		return NULL;
-	}
-	cl->refs++;
-	cl->readers++;
-	pthread_mutex_unlock(&m->mtx);
 
 	char *prefix = mcf_asprintf("%s/", cluster);
 	json_t *a = json_array();
@@ -1132,11 +1141,7 @@ mcf_ctrl_mgr_cluster_json(mcf_ctrl_mgr *m, const char *cluster)
 		        "errors", (json_int_t) err, "active", act));
 	}
 	free(prefix);
-	pthread_mutex_lock(&m->mtx);
-	cl->readers--;
-	pthread_cond_broadcast(&m->cv);
-	cluster_unref_locked(cl);
-	pthread_mutex_unlock(&m->mtx);
+	reader_put(m, cl);
 	return a;
 }
 
