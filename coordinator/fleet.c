@@ -75,6 +75,11 @@
 /* Least time a worker whose Lease appeared gets to say HELLO before the
  * sharder passes it over (unreachable()); at least 4 heartbeats. */
 #define JOIN_GRACE_MIN_MS 3000
+/* Cold start (settle_left()): early in a term, engages wait until no new
+ * worker has appeared for SETTLE_QUIET_MS, at most SETTLE_MAX_MS into the
+ * term. */
+#define SETTLE_QUIET_MS 1000
+#define SETTLE_MAX_MS 10000
 #define MAX_SENDS_PER_STEP 2
 #define MAX_QUEUED_FRAMES 65536
 
@@ -261,6 +266,7 @@ struct mcf_fleet {
 	char         **held; /* names of workers engages wait for */
 	size_t         n_unreachable; /* live, passed over by the sharder */
 	int64_t        term_ms;       /* mono ms the term began */
+	int64_t        settle_until_ms; /* re-plan then; 0: not settling */
 	size_t         nheld;
 	int64_t        held_logged_ms;
 
@@ -1505,6 +1511,26 @@ held_clear(mcf_fleet *f)
 	f->nheld = 0;
 }
 
+/* How long engages still wait for the worker set to settle: at a cold
+ * start workers come up one after another, and the first one up would
+ * otherwise take every project only to hand most of them off a moment
+ * later.  0 once no worker has appeared for SETTLE_QUIET_MS, or the term
+ * is SETTLE_MAX_MS old (a takeover with a known worker set: at once). */
+static int64_t
+settle_left(mcf_fleet *f, int64_t now)
+{
+	if (now - f->term_ms >= SETTLE_MAX_MS)
+		return 0;
+	int64_t     last = 0;
+	size_t      pos  = 0;
+	mcf_member *m;
+	while (mcf_members_next(f->members, &pos, &m))
+		if (mcf_members_live(m, now) && m->live_ms > last)
+			last = m->live_ms;
+	int64_t left = last + SETTLE_QUIET_MS - now;
+	return left > 0 ? left : 0;
+}
+
 static void
 plan_step(mcf_fleet *f, int64_t now)
 {
@@ -1549,8 +1575,12 @@ plan_step(mcf_fleet *f, int64_t now)
 	mcf_plan_action *act  = NULL;
 	size_t           nact = 0;
 	mcf_plan_stats   st;
-	mcf_plan_compute(
-	    pw, nw, pp, f->norder, f->max_engages, &act, &nact, &st);
+	int64_t settle = settle_left(f, now);
+	f->settle_until_ms = settle > 0 ? now + settle : 0;
+	/* Settling: a budget of 0 holds engages and moves (disengages of
+	 * projects no longer engageable still go out). */
+	mcf_plan_compute(pw, nw, pp, f->norder, settle > 0 ? 0 : f->max_engages,
+	    &act, &nact, &st);
 	for (size_t i = 0; i < nact; i++) {
 		proj *p = f->order[act[i].project];
 		wk   *w = wv[act[i].worker];
@@ -1589,6 +1619,10 @@ plan_step(mcf_fleet *f, int64_t now)
 		    || pw[p->desired->pidx].leaving) {
 			snprintf(r, sizeof(r), "waiting for %s",
 			    p->desired->m->name);
+		} else if (settle > 0) {
+			snprintf(r, sizeof(r),
+			    "waiting for the workers to settle (%lld ms)",
+			    (long long) settle);
 		} else {
 			snprintf(r, sizeof(r),
 			    "paced: %zu engage(s) in flight (max %zu)",
@@ -1726,6 +1760,10 @@ timers(mcf_fleet *f, int64_t now)
 				np++;
 		if (np != f->n_unreachable)
 			f->dirty_shard = true;
+		if (f->settle_until_ms != 0 && now >= f->settle_until_ms) {
+			f->settle_until_ms = 0;
+			f->dirty_plan      = true;
+		}
 	}
 	grace_tick(f, now);
 

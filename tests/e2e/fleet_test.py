@@ -7,9 +7,11 @@ Usage: /usr/bin/python3 tests/e2e/fleet_test.py KUBESIM COORDINATOR WORKER
 Phases (each bounded in time; the single-writer checker of fleetlib runs at
 the end over the whole run and fails if it saw no writes):
 
-  start     two coordinators, three workers; exactly one coordinator leads;
-            12 Projects become Ready and are each owned by one worker and
-            synced; a MyResource in every project converges (the workers
+  start     two coordinators; exactly one leads; 12 Projects become Ready
+            before any worker runs; three workers start at once (a cold
+            start) and every project is owned by one worker and synced
+            without any moving (the leader lets the worker set settle
+            before engaging: no hand-off, no disengage); a MyResource in every project converges (the workers
             reconcile inside the project planes); `mcfleetctl status` prints
             every worker and project.
   scale-up  3 -> 4: a fourth worker joins: projects move to it, close to
@@ -321,9 +323,15 @@ def run(f, bins, mode):
     f.start_kubesim()
     f.start_coordinator("coord-a")
     f.start_coordinator("coord-b")
-    for i in range(3):
-        f.start_worker("mcfleet-worker-%d" % i)
     leader = f.wait_leader(30 * SCALE)
+    # Cold start: the projects exist before any worker; the three workers
+    # start together (their processes launched at once), and the leader
+    # lets the worker set settle before engaging, so no project is
+    # engaged on the first worker up only to move a moment later.
+    projects = ["p%02d" % i for i in range(12)]
+    for p in projects:
+        f.create_project(p)
+    f.start_workers(["mcfleet-worker-%d" % i for i in range(3)])
     roles = {n: (f.coord_status(n) or {}).get("role") for n in f.coords}
     expect(sorted(roles.values()) == ["leader", "standby"],
            "one leader, one standby", "leader+standby", roles)
@@ -335,11 +343,16 @@ def run(f, bins, mode):
            leader, sdoc.get("leader"))
     ok("start", "%s leads, %s stands by" % (leader, standby))
 
-    projects = ["p%02d" % i for i in range(12)]
-    for p in projects:
-        f.create_project(p)
     t, ps = f.wait_all_synced(projects, 60 * SCALE)
-    ok("engage", "12 projects owned and synced in %.1f s" % t)
+    ldoc = f.coord_status(leader) or {}
+    hand = (ldoc.get("rebalance") or {}).get("handoffs")
+    dis = {w: c[1] for w, c in worker_counters(f).items()}
+    expect(hand == 0 and not any(dis.values()),
+           "cold start: no project moved (the worker set settled first)",
+           "0 hand-offs, 0 disengages",
+           {"handoffs": hand, "disengages": dis})
+    ok("engage", "cold start: 12 projects owned and synced in %.1f s, none "
+       "moved" % t)
     for p in projects:
         f.install_crd(p)
         f.create_mr(p, "mr", {"v": "1"})

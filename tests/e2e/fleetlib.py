@@ -148,12 +148,21 @@ class Proc:
         self.urls = {}
 
     def start(self):
+        return self.spawn().wait_listening()
+
+    def spawn(self):
+        """Launches the process (from this thread: PR_SET_PDEATHSIG ties
+        the child to the thread that forks it)."""
         errf = open(self.errpath, "ab")
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=errf,
                                      preexec_fn=_die_with_parent)
         errf.close()
         CHILDREN.append(self.proc)
+        return self
+
+    def wait_listening(self):
+        """Reads the `listening on URL (ROLE)` lines, bounded."""
         deadline = time.monotonic() + START_T
         buf = b""
         fd = self.proc.stdout.fileno()
@@ -310,16 +319,28 @@ class Fleet:
         self.coords[name] = p
         return p
 
+    def _worker_proc(self, name, extra):
+        return Proc(name, [self.bins["worker"], "--kubeconfig", self.kc,
+                           "--name", name, "--http", "127.0.0.1:0",
+                           "--key-file", self.keyfile, "--lease-duration",
+                           "3s", "--renew-period", "1s",
+                           "--heartbeat-interval", "500ms",
+                           "--drain-timeout", "20s",
+                           "--watch-timeout", "30s"] + list(extra),
+                    self.work, roles=("status",))
+
     def start_worker(self, name, *extra):
-        p = Proc(name, [self.bins["worker"], "--kubeconfig", self.kc,
-                        "--name", name, "--http", "127.0.0.1:0",
-                        "--key-file", self.keyfile, "--lease-duration", "3s",
-                        "--renew-period", "1s", "--heartbeat-interval",
-                        "500ms", "--drain-timeout", "20s",
-                        "--watch-timeout", "30s"] + list(extra),
-                 self.work, roles=("status",)).start()
+        p = self._worker_proc(name, extra).start()
         self.workers[name] = p
         return p
+
+    def start_workers(self, names, *extra):
+        """Launches every worker at once, then waits for each to listen
+        (a cold start)."""
+        ps = [self._worker_proc(n, extra).spawn() for n in names]
+        for n, p in zip(names, ps):
+            self.workers[n] = p.wait_listening()
+        return ps
 
     def retire(self, name):
         self.retired.append(self.workers.pop(name))
