@@ -952,7 +952,7 @@ dec_field(dec *d, const field *f, const msgpack_object *o, void *base,
 	char       *p = (char *) base + f->off;
 	const char *s;
 	size_t      n;
-	uint64_t    u;
+	uint64_t    u = 0;
 	int         rv;
 
 	switch (f->kind) {

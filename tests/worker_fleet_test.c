@@ -189,17 +189,21 @@ curl_sink(char *p, size_t sz, size_t n, void *arg)
 static char *
 http_get(const char *url, long *code)
 {
-	CURL *h    = curl_easy_init();
-	char *body = NULL;
+	CURL *h = curl_easy_init();
+	/* On the heap: the handle keeps the pointer (GCC's -O2
+	 * dangling-pointer check would flag a local). */
+	char **box = mcf_calloc(1, sizeof(*box));
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_sink);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, box);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
 	CURLcode cc = curl_easy_perform(h);
 	*code       = 0;
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, code);
 	curl_easy_cleanup(h);
+	char *body = *box;
+	free(box);
 	return body;
 }
 
