@@ -34,6 +34,7 @@
  * 5 intervals is hung up on.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -68,6 +69,8 @@
 /* Redial backoff after failed sessions. */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 10000
+/* Projects the shard must shrink by before memory is trimmed. */
+#define TRIM_AFTER 64
 /* /healthz fails when the control loop has not turned for this long. */
 #define STUCK_MS 60000
 
@@ -109,6 +112,7 @@ struct mcf_fleet {
 	uint32_t        weight;
 	int64_t         heartbeat_ms, drain_timeout_ms, lease_poll_ms;
 	long long       engaged_published; /* the Lease's engaged count */
+	size_t          trim_high; /* shard size at the last malloc_trim */
 	size_t          max_frame;
 	int             term_fd;
 	mcf_kubeconfig *kc;         /* owned: core API */
@@ -269,10 +273,27 @@ publish(mcf_fleet *f)
 /* Publishes on the own Lease how many projects may run here (at least
  * `floor`), from the next renew on.  Raised before an engage starts
  * anything, lowered only once the table has shrunk. */
+/* Gives memory back to the system once the shard has shrunk a lot (a
+ * hand-off, a drain): disengaged projects free their caches, but glibc
+ * keeps the freed pages of its arenas (the informer loop's above all)
+ * until trimmed. */
+static void
+trim_after_shrink(mcf_fleet *f, size_t n)
+{
+	if (n > f->trim_high)
+		f->trim_high = n;
+	if (f->trim_high - n >= TRIM_AFTER || (n == 0 && f->trim_high > 0)) {
+		malloc_trim(0);
+		f->trim_high = n;
+	}
+}
+
 static void
 publish_engaged(mcf_fleet *f, size_t floor)
 {
 	size_t n = mcf_shard_count(f->shard);
+	if (floor == 0)
+		trim_after_shrink(f, n);
 	if (n < floor)
 		n = floor;
 	if ((long long) n == f->engaged_published)
