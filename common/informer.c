@@ -1767,6 +1767,13 @@ send_request(mcf_inf *inf, int req, char *url, int64_t timeout_ms)
 	inf->http_code     = 0;
 	inf->retry_after   = 0;
 	inf->body.n        = 0;
+	if (req == REQ_WATCH) {
+		/* A watch keeps only an error body: the list pages' buffer
+		 * goes (4 KiB and up per informer, held for hours). */
+		free(inf->body.p);
+		inf->body.p   = NULL;
+		inf->body.cap = 0;
+	}
 	inf->body_too_big  = false;
 	inf->errbuf[0]     = '\0';
 	inf->req_start     = now_ms();
