@@ -1078,6 +1078,7 @@ on_snapshot(mcf_fleet *f, const mcf_proto_snapshot *s)
 		return;
 	f->sess_term = s->term;
 	mcf_shard_apply_snapshot(f->shard, s);
+	f->next_poll_ms = 0; /* report the new table's states soon */
 	mcf_log_info(LOG_ID,
 	    "applied snapshot %llu of term %s/%lld: %zu "
 	    "project(s)",
@@ -1110,6 +1111,9 @@ on_delta(mcf_fleet *f, const mcf_proto_delta *d, int64_t now)
 		    d->ndisengage);
 		send_stopped(f);
 		send_ack(f, false, false);
+		if (d->nengage > 0 &&
+		    f->next_poll_ms > now + MCF_FLEET_ENGAGING_POLL_MS)
+			f->next_poll_ms = now + MCF_FLEET_ENGAGING_POLL_MS;
 		break;
 	case MCF_SHARD_GAP:
 		mcf_log_info(LOG_ID, "resync: %s", why);
@@ -1321,8 +1325,11 @@ timers(mcf_fleet *f, int64_t now)
 	}
 
 	if (now >= f->next_poll_ms) {
-		f->next_poll_ms        = now + MCF_FLEET_STATE_POLL_MS;
-		bool           changes = mcf_shard_poll(f->shard);
+		bool   changes = mcf_shard_poll(f->shard);
+		size_t engaging, synced, failing;
+		mcf_shard_state_counts(f->shard, &engaging, &synced, &failing);
+		f->next_poll_ms = now + (engaging > 0 ? MCF_FLEET_ENGAGING_POLL_MS
+		                                      : MCF_FLEET_STATE_POLL_MS);
 		mcf_proto_term term;
 		mcf_shard_applied(f->shard, &term, NULL);
 		/* Partial reports only within the session's own table; the

@@ -36,8 +36,11 @@
 #define MCF_FLEET_HEARTBEAT_MS 1000
 #define MCF_FLEET_DRAIN_TIMEOUT_MS 20000
 #define MCF_FLEET_LEASE_POLL_MS 1000
-/* How often engaged projects' states are polled for reports. */
+/* How often engaged projects' states are polled for reports: every
+ * MCF_FLEET_STATE_POLL_MS, and every MCF_FLEET_ENGAGING_POLL_MS while a
+ * project is engaging (its "synced" is the engage latency a leader sees). */
 #define MCF_FLEET_STATE_POLL_MS 200
+#define MCF_FLEET_ENGAGING_POLL_MS 25
 
 /* Annotations on the worker's own Lease. */
 #define MCF_FLEET_WEIGHT_ANNOTATION "mcfleet.io/weight"
