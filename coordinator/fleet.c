@@ -72,6 +72,8 @@
 #define REPORT_WAIT_BEATS 3
 #define RETRANSMIT_BEATS 5
 #define CLOSE_DELAY_MS 500
+/* How long stopping waits for nng_close (mcf_proto_close_bounded). */
+#define CLOSE_WAIT_MS 2000
 /* Least time a worker whose Lease appeared gets to say HELLO before the
  * sharder passes it over (unreachable()); at least 4 heartbeats. */
 #define JOIN_GRACE_MIN_MS 3000
@@ -2072,6 +2074,9 @@ pipe_cb(nng_pipe p, nng_pipe_ev pev, void *arg)
 	post(f, e);
 }
 
+/* A receive aio kept for a socket whose close was left hanging. */
+static nng_aio *rx_left_behind;
+
 static void
 rx_cb(void *arg)
 {
@@ -2553,13 +2558,26 @@ mcf_fleet_stop(mcf_fleet *f)
 	f->stopped = true; /* from now on post() drops events */
 	pthread_cond_broadcast(&f->cv);
 	unlock(f);
+	/* No callback may reach `f` once nng_close returns, or once it is
+	 * left behind: pipe notifications off, the receive stopped first. */
 	if (f->sock_open) {
-		nng_close(f->sock);
+		nng_pipe_notify(f->sock, NNG_PIPE_EV_ADD_POST, NULL, NULL);
+		nng_pipe_notify(f->sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
+	}
+	if (f->rx != NULL)
+		nng_aio_stop(f->rx);
+	bool closed = true;
+	if (f->sock_open) {
+		/* Bounded: nng 1.5.2 was seen to hang in nng_close of a
+		 * tls+tcp listener on a busy machine. */
+		closed = mcf_proto_close_bounded(f->sock, CLOSE_WAIT_MS);
 		f->sock_open = false;
 	}
 	if (f->rx != NULL) {
-		nng_aio_stop(f->rx);
-		nng_aio_free(f->rx);
+		if (closed)
+			nng_aio_free(f->rx);
+		else
+			rx_left_behind = f->rx; /* the hung socket may use it */
 		f->rx = NULL;
 	}
 	if (f->pinf != NULL) {

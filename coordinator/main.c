@@ -531,8 +531,10 @@ out:
 	mcf_fleet_destroy(fleet);
 	mcf_inf_loop_destroy(loop);
 	/* nng reaps closed pipes on its own threads; wait for them so the
-	 * frames still queued on a pipe are freed before exit. */
-	nng_fini();
+	 * frames still queued on a pipe are freed before exit (unless a close
+	 * was left hanging: nng_fini would wait on it). */
+	if (mcf_proto_nng_quiescent())
+		nng_fini();
 	mcf_proto_keys_destroy(keys);
 	mcf_kubeconfig_destroy(kc);
 	free(ua);

@@ -4,6 +4,9 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "alloc.h"
+#include "log.h"
 
 /* Cap for a PEM file: a certificate chain or a CA bundle. */
 #define PEM_MAX (1024 * 1024)
@@ -335,3 +339,93 @@ mcf_proto_dial(nng_socket sock, const char *url,
 	*out = d;
 	return MCF_OK;
 }
+
+/* ---- bounded nng_close (transport.h) ---- */
+
+static atomic_bool close_stuck;
+
+bool
+mcf_proto_nng_quiescent(void)
+{
+	return !atomic_load(&close_stuck);
+}
+
+typedef struct closer {
+	nng_socket      sock;
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            done;
+	int             refs; /* the closing thread and the waiter */
+} closer;
+
+static void
+closer_unref(closer *c)
+{
+	pthread_mutex_lock(&c->mtx);
+	bool last = --c->refs == 0;
+	pthread_mutex_unlock(&c->mtx);
+	if (last) {
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mtx);
+		free(c);
+	}
+}
+
+static void *
+close_main(void *arg)
+{
+	closer *c = arg;
+	nng_close(c->sock);
+	pthread_mutex_lock(&c->mtx);
+	c->done = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mtx);
+	closer_unref(c);
+	return NULL;
+}
+
+bool
+mcf_proto_close_bounded(nng_socket sock, int wait_ms)
+{
+	closer *c = mcf_calloc(1, sizeof(*c));
+	c->sock   = sock;
+	c->refs   = 2;
+	pthread_mutex_init(&c->mtx, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	pthread_t      t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &a, close_main, c) != 0) {
+		pthread_attr_destroy(&a);
+		c->refs = 1;
+		nng_close(sock);
+		closer_unref(c);
+		return true;
+	}
+	pthread_attr_destroy(&a);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (long) (wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&c->mtx);
+	int rc = 0;
+	while (!c->done && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&c->cv, &c->mtx, &until);
+	bool done = c->done;
+	pthread_mutex_unlock(&c->mtx);
+	if (!done) {
+		atomic_store(&close_stuck, true);
+		mcf_log_warn("NNG-CLOSE",
+		    "nng_close did not return within %d ms; going on without "
+		    "it",
+		    wait_ms);
+	}
+	closer_unref(c);
+	return done;
+}
+

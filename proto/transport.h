@@ -53,4 +53,17 @@ int mcf_proto_dial(nng_socket sock, const char *url,
 int mcf_proto_tls_check(
     const mcf_proto_tls_opts *o, bool server, mcf_errinfo *ei);
 
+/* nng_close(sock) on a thread of its own, waited for at most `wait_ms`.
+ * With nng 1.5.2, nng_close was seen to wait forever on a condition
+ * variable inside libnng (a dialing pair1 socket on a worker's SIGTERM,
+ * a tls+tcp listener on the coordinator's, mostly on a busy machine); a
+ * process must still exit, so after `wait_ms` it goes on without it and
+ * the closing thread is left behind (logged NNG-CLOSE).  True if the close
+ * returned. */
+bool mcf_proto_close_bounded(nng_socket sock, int wait_ms);
+
+/* False once a close was left behind: nng_fini() at exit would then wait
+ * on it forever, so skip it. */
+bool mcf_proto_nng_quiescent(void);
+
 #endif

@@ -692,7 +692,7 @@ out:
 	mcf_fleet_destroy(fleet);
 	/* Wait for nng's reaper so frames queued on closed pipes are freed,
 	 * unless a close was left hanging (nng_fini would wait on it). */
-	if (mcf_session_nng_quiescent())
+	if (mcf_proto_nng_quiescent())
 		nng_fini();
 	mcf_ctrl_mgr_destroy(mgr);
 	mcf_le_destroy(le);

@@ -22,6 +22,9 @@
 #include "log.h"
 #include "session.h"
 
+/* How long a session waits for nng_close (mcf_proto_close_bounded). */
+#define CLOSE_WAIT_MS 2000
+
 struct mcf_session {
 	nng_socket          sock;
 	nng_dialer          dialer;
@@ -129,94 +132,6 @@ fail:
 	return rc;
 }
 
-/* nng_close on a thread of its own, waited for with a bound.  With nng
- * 1.5.2, nng_close of a dialing pair1 socket was seen to wait forever on
- * a condition variable inside libnng (about 1 fleet run in 5, on SIGTERM);
- * the worker must still hand off and exit, so after CLOSE_WAIT_MS it goes
- * on without it and the closing thread is left behind (logged). */
-#define CLOSE_WAIT_MS 2000
-
-static atomic_bool close_stuck;
-
-bool
-mcf_session_nng_quiescent(void)
-{
-	return !atomic_load(&close_stuck);
-}
-
-typedef struct closer {
-	nng_socket      sock;
-	pthread_mutex_t mtx;
-	pthread_cond_t  cv;
-	bool            done;
-	int             refs; /* the closing thread and the waiter */
-} closer;
-
-static void
-closer_unref(closer *c)
-{
-	pthread_mutex_lock(&c->mtx);
-	bool last = --c->refs == 0;
-	pthread_mutex_unlock(&c->mtx);
-	if (last) {
-		pthread_cond_destroy(&c->cv);
-		pthread_mutex_destroy(&c->mtx);
-		free(c);
-	}
-}
-
-static void *
-close_main(void *arg)
-{
-	closer *c = arg;
-	nng_close(c->sock);
-	pthread_mutex_lock(&c->mtx);
-	c->done = true;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mtx);
-	closer_unref(c);
-	return NULL;
-}
-
-static void
-close_bounded(nng_socket sock)
-{
-	closer *c = mcf_calloc(1, sizeof(*c));
-	c->sock   = sock;
-	c->refs   = 2;
-	pthread_mutex_init(&c->mtx, NULL);
-	pthread_cond_init(&c->cv, NULL);
-	pthread_t      t;
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &a, close_main, c) != 0) {
-		pthread_attr_destroy(&a);
-		c->refs = 1;
-		nng_close(sock);
-		closer_unref(c);
-		return;
-	}
-	pthread_attr_destroy(&a);
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += CLOSE_WAIT_MS / 1000;
-	pthread_mutex_lock(&c->mtx);
-	int rc = 0;
-	while (!c->done && rc != ETIMEDOUT)
-		rc = pthread_cond_timedwait(&c->cv, &c->mtx, &until);
-	bool done = c->done;
-	pthread_mutex_unlock(&c->mtx);
-	if (!done) {
-		atomic_store(&close_stuck, true);
-		mcf_log_warn("WORKER-NNG-CLOSE",
-		    "nng_close did not return within %d ms; going on without "
-		    "it",
-		    CLOSE_WAIT_MS);
-	}
-	closer_unref(c);
-}
-
 void
 mcf_session_destroy(mcf_session *s)
 {
@@ -227,7 +142,7 @@ mcf_session_destroy(mcf_session *s)
 		nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, NULL, NULL);
 		nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
 		nng_dialer_close(s->dialer);
-		close_bounded(s->sock);
+		mcf_proto_close_bounded(s->sock, CLOSE_WAIT_MS);
 	}
 	mcf_proto_conn_destroy(s->conn);
 	free(s->url);

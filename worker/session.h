@@ -72,9 +72,6 @@ int mcf_session_create(
  * conn.  Accepts NULL. */
 void mcf_session_destroy(mcf_session *s);
 
-/* False once an nng_close was left behind unfinished (see session.c): then
- * nng_fini at exit would wait on it forever. */
-bool mcf_session_nng_quiescent(void);
 
 /* The socket id notifications carry (> 0). */
 int mcf_session_id(const mcf_session *s);
