@@ -939,3 +939,12 @@ mcf_kubeconfig_in_cluster(
 	*out = kc;
 	return MCF_OK;
 }
+
+int
+mcf_kubeconfig_resolve(const char *path, const char *context,
+    mcf_kubeconfig **out, mcf_errinfo *ei)
+{
+	if (path != NULL || getenv("KUBECONFIG") != NULL)
+		return mcf_kubeconfig_load(path, context, out, ei);
+	return mcf_kubeconfig_in_cluster(NULL, out, ei);
+}

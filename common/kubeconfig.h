@@ -114,6 +114,12 @@ int mcf_kubeconfig_load(const char *path, const char *context,
 int mcf_kubeconfig_in_cluster(
     const char *sa_dir, mcf_kubeconfig **out, mcf_errinfo *ei);
 
+/* What a controller binary uses: mcf_kubeconfig_load(path, context) when
+ * `path` is given or $KUBECONFIG is set, else mcf_kubeconfig_in_cluster()
+ * (client-go's order).  Errors and `*out` as for those. */
+int mcf_kubeconfig_resolve(const char *path, const char *context,
+    mcf_kubeconfig **out, mcf_errinfo *ei);
+
 /* A deep copy of `kc` (borrowed for the call) in `*out` (new; destroy it
  * with mcf_kubeconfig_destroy).  When `server` is not NULL it replaces
  * the copy's server URL (trailing '/' removed), as for a project control

@@ -1380,3 +1380,21 @@ mcf_metrics_render(mcf_metrics *reg, char **out, size_t *len)
 	*out = sb_take(&b);
 	return MCF_OK;
 }
+
+int
+mcf_metrics_serve(
+    const mcf_httpserver_req *req, mcf_httpserver_resp *resp, void *arg)
+{
+	(void) req;
+	mcf_metrics *reg = arg != NULL ? arg : mcf_metrics_default();
+	char        *text = NULL;
+	size_t       len  = 0;
+	if (mcf_metrics_render(reg, &text, &len) != MCF_OK) {
+		mcf_httpserver_resp_status(resp, 500);
+		mcf_httpserver_resp_printf(resp, "cannot render the metrics\n");
+		return 0;
+	}
+	mcf_httpserver_resp_content_type(resp, MCF_METRICS_CONTENT_TYPE);
+	mcf_httpserver_resp_body_steal(resp, text, len);
+	return 0;
+}

@@ -51,6 +51,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "httpserver.h"
 
 /* The Content-Type of mcf_metrics_render()'s output. */
 #define MCF_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -200,6 +201,11 @@ int mcf_metrics_write_histogram(mcf_metrics_writer *w, const char *name,
  * buckets and _count are always consistent with each other, its _sum may
  * include an observation they do not. */
 int mcf_metrics_render(mcf_metrics *reg, char **out, size_t *len);
+
+/* An httpserver handler for GET /metrics: renders `arg` (a registry, or
+ * NULL for mcf_metrics_default()) as text format 0.0.4. */
+int mcf_metrics_serve(
+    const mcf_httpserver_req *req, mcf_httpserver_resp *resp, void *arg);
 
 /* Validators used by the functions above, exported for config checks:
  * true when `s` is a valid metric name / label name. */

@@ -1536,19 +1536,6 @@ h_readyz(const mcf_httpserver_req *req, mcf_httpserver_resp *resp, void *arg)
 	return 0;
 }
 
-static int
-h_metrics(const mcf_httpserver_req *req, mcf_httpserver_resp *resp, void *arg)
-{
-	(void) req;
-	(void) arg;
-	char  *text;
-	size_t len;
-	mcf_metrics_render(mcf_metrics_default(), &text, &len);
-	mcf_httpserver_resp_content_type(resp, MCF_METRICS_CONTENT_TYPE);
-	mcf_httpserver_resp_body_steal(resp, text, len);
-	return 0;
-}
-
 static json_t *
 term_json(const mcf_proto_term *t)
 {
@@ -1636,7 +1623,7 @@ mcf_fleet_routes(mcf_fleet *f, mcf_httpserver *srv)
 	int rc;
 	if ((rc = mcf_httpserver_route(srv, "/healthz", h_healthz, f)) != 0
 	    || (rc = mcf_httpserver_route(srv, "/readyz", h_readyz, f)) != 0
-	    || (rc = mcf_httpserver_route(srv, "/metrics", h_metrics, f)) != 0
+	    || (rc = mcf_httpserver_route(srv, "/metrics", mcf_metrics_serve, NULL)) != 0
 	    || (rc = mcf_httpserver_route(srv, "/status", h_status, f)) != 0)
 		return rc;
 	return MCF_OK;

@@ -169,20 +169,6 @@ h_readyz(const mcf_httpserver_req *req, mcf_httpserver_resp *resp, void *arg)
 	return 0;
 }
 
-static int
-h_metrics(const mcf_httpserver_req *req, mcf_httpserver_resp *resp, void *arg)
-{
-	(void) req;
-	(void) arg;
-	char  *text;
-	size_t len;
-	mcf_metrics_render(mcf_metrics_default(), &text, &len);
-	mcf_httpserver_resp_content_type(
-	    resp, "text/plain; version=0.0.4; charset=utf-8");
-	mcf_httpserver_resp_body_steal(resp, text, len);
-	return 0;
-}
-
 static const char *
 state_name(mcf_ctrl_cluster_state s)
 {
@@ -527,9 +513,7 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	int lrc = kubeconfig != NULL || getenv("KUBECONFIG") != NULL
-	    ? mcf_kubeconfig_load(kubeconfig, context, &kc, &ei)
-	    : mcf_kubeconfig_in_cluster(NULL, &kc, &ei);
+	int lrc = mcf_kubeconfig_resolve(kubeconfig, context, &kc, &ei);
 	if (lrc != MCF_OK) {
 		mcf_log_error(LOG_ID, "kubeconfig: %s", ei.msg);
 		fprintf(stderr, "mcfleet-worker: %s\n", ei.msg);
@@ -631,7 +615,7 @@ main(int argc, char **argv)
 	}
 	mcf_httpserver_route(srv, "/healthz", h_healthz, &w);
 	mcf_httpserver_route(srv, "/readyz", h_readyz, &w);
-	mcf_httpserver_route(srv, "/metrics", h_metrics, &w);
+	mcf_httpserver_route(srv, "/metrics", mcf_metrics_serve, NULL);
 	mcf_httpserver_route(srv, "/status", h_status, &w);
 	if (mcf_httpserver_start(srv) != MCF_OK) {
 		mcf_log_error(LOG_ID, "status server: cannot start its thread");
